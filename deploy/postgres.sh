@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# PostgreSQL 15 (+ TimescaleDB preloaded), its own cluster on 127.0.0.1:$POSTGRES_PORT.
+# Usage: postgres.sh start|stop|status
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+P=$STATE_DIR/postgres
+
+# PostgreSQL refuses to run as root. As root we run it as the 'postgres' system
+# user (created by Debian's postgresql-common). When that user cannot reach the
+# project's state folder (a clone under a 0700 mktemp folder, say), the cluster
+# lives under /var/lib/ducats/<hash of the path> and .state/postgres links to it.
+as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+place_data_dir() {
+  [ -e "$P" ] && return 0
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE_DIR"; then
+    local real="/var/lib/ducats/$(printf '%s' "$STATE_DIR" | sha1sum | cut -c1-12)/postgres"
+    mkdir -p "$real" && ln -sfn "$real" "$P"
+  else
+    mkdir -p "$P"
+  fi
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$(readlink -f "$P")"
+  chmod 700 "$(readlink -f "$P")"
+}
+
+psql_admin() { as_owner "$PG_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -XtAq "$@"; }
+healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -d postgres; }
+
+init_once() {
+  [ -f "$P/data/PG_VERSION" ] && return 0
+  as_owner mkdir -p "$P/data" "$P/run"
+  as_owner "$PG_BIN/initdb" -D "$P/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$P/initdb.log" 2>&1 \
+    || die "initdb failed; see $P/initdb.log"
+}
+
+# Rewritten on every start so that a changed port takes effect.
+write_config() {
+  as_owner tee "$P/data/ducats.conf" >/dev/null <<CONF
+listen_addresses = '127.0.0.1'
+port = $POSTGRES_PORT
+unix_socket_directories = '$(readlink -f "$P")/run'
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+max_connections = 200
+shared_buffers = 512MB
+work_mem = 32MB
+maintenance_work_mem = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+logging_collector = off
+log_min_messages = warning
+CONF
+  grep -q "include_if_exists = 'ducats.conf'" "$P/data/postgresql.conf" \
+    || echo "include_if_exists = 'ducats.conf'" | as_owner tee -a "$P/data/postgresql.conf" >/dev/null
+}
+
+create_db() {
+  psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$POSTGRES_USER'" | grep -q 1 \
+    || psql_admin -c "CREATE ROLE \"$POSTGRES_USER\" LOGIN SUPERUSER"
+  psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DB'" | grep -q 1 \
+    || psql_admin -c "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$POSTGRES_USER\""
+}
+
+start() {
+  [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 not found in $PG_BIN; fix: apt-get install -y postgresql-15 (or run deploy/install.sh)"
+  [ -f "$PG_BIN/../lib/timescaledb.so" ] || [ -f "$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null)/timescaledb.so" ] \
+    || die "TimescaleDB extension not installed; fix: run deploy/install.sh (builds it from Debian's source package)"
+  place_data_dir
+  if healthy && [ -f "$P/data/postmaster.pid" ]; then create_db; return 0; fi
+  port_free_or_die postgres "$POSTGRES_PORT" POSTGRES_PORT
+  init_once
+  write_config
+  as_owner "$PG_BIN/pg_ctl" -D "$P/data" -l "$P/postgres.log" -w -t 60 start >/dev/null \
+    || die "PostgreSQL did not start; see $P/postgres.log"
+  wait_until 30 postgres healthy || die "PostgreSQL is not accepting connections; see $P/postgres.log"
+  create_db
+  log "postgres ready on 127.0.0.1:$POSTGRES_PORT (database $POSTGRES_DB)"
+}
+
+stop() {
+  [ -f "$P/data/postmaster.pid" ] || return 0
+  as_owner "$PG_BIN/pg_ctl" -D "$P/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+status() {
+  local state=down pid=-
+  if [ -f "$P/data/postmaster.pid" ]; then
+    pid=$(head -n 1 "$P/data/postmaster.pid")
+    if kill -0 "$pid" 2>/dev/null; then state=unhealthy; healthy && state=healthy; else pid=-; fi
+  fi
+  printf '%-10s %-6s %-8s %s\n' postgres "$POSTGRES_PORT" "$pid" "$state"
+  [ "$state" = healthy ]
+}
+
+case "${1:-}" in
+  start) start ;; stop) stop ;; status) status ;;
+  *) die "usage: deploy/postgres.sh start|stop|status" ;;
+esac
