@@ -1,0 +1,107 @@
+"""The ``ducats`` command line.
+
+Every failure the project anticipates ends in one line on stderr, starting
+``ducats: error:``, and a non-zero exit code.
+"""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import NoReturn
+
+import click
+
+from ducats.errors import DucatsError
+from ducats.settings import PROJECT_ROOT, Settings, load_settings
+
+SERVICES = ("postgres", "redis", "kafka")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"ducats: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _services(action: str, names: tuple[str, ...]) -> None:
+    script = PROJECT_ROOT / "deploy" / "services.sh"
+    rc = subprocess.call(["bash", str(script), action, *names])
+    if rc:
+        sys.exit(rc)  # the script already printed its one-line reason
+
+
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Conscious Ducats: stream processing for individually identified coins."""
+    ctx.obj = load_settings()
+
+
+@cli.command()
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES))
+def up(names: tuple[str, ...]) -> None:
+    """Start Kafka, PostgreSQL and Redis on loopback (idempotent)."""
+    _services("up", names)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES))
+def down(names: tuple[str, ...]) -> None:
+    """Stop the local services; no process is left behind."""
+    _services("down", names)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES))
+def status(names: tuple[str, ...]) -> None:
+    """Show each service with its port and health (exit 1 unless all are healthy)."""
+    _services("status", names)
+
+
+@cli.command()
+@click.pass_obj
+def topics(settings: Settings) -> None:
+    """Create the pipeline's topics (existing ones are left alone)."""
+    from ducats.kafka import ensure_topics
+    from streams.topics import pipeline_topics
+
+    created = asyncio.run(ensure_topics(settings, pipeline_topics(settings)))
+    for spec in pipeline_topics(settings):
+        click.echo(f"{spec.name}: {'created' if spec.name in created else 'exists'}")
+
+
+@cli.command()
+@click.pass_obj
+def worker(settings: Settings) -> None:
+    """Run a Faust worker (start more for more replicas in the same group)."""
+    from ducats.logs import configure_logging
+    from streams.app import run_worker
+
+    configure_logging(settings)
+    run_worker(settings)
+
+
+@cli.command()
+@click.pass_obj
+def demo(settings: Settings) -> None:
+    """Run the pipeline end to end on a demo workload."""
+    from rich.console import Console
+
+    from ducats.demo import run_demo
+
+    console = Console(stderr=True)
+    with console.status("running the demo workload"):
+        record = asyncio.run(run_demo(settings, say=console.log))
+    click.echo(f"agent processed mint {record['mintId']}: batch {record['batch']} "
+               f"now has {record['batchTotal']} ducats")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except DucatsError as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

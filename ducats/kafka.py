@@ -1,0 +1,61 @@
+"""Small, shared Kafka plumbing on aiokafka: topic creation, producers, readiness.
+
+Topic creation is idempotent: an existing topic is left as it is.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from ducats.errors import ServiceUnavailable
+from ducats.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicSpec:
+    """A topic the pipeline owns, with its partitions and broker-side config."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in specs if s.name not in existing]
+        created: list[str] = []
+        for spec in wanted:
+            topic = NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config))
+            try:
+                await admin.create_topics([topic])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; same outcome
+        return created
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    """An idempotent producer (acks=all, idempotence on) that batches sends."""
+    options: dict[str, object] = dict(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1 << 20,
+        compression_type=None,
+    )
+    options.update(overrides)
+    return AIOKafkaProducer(**options)  # type: ignore[arg-type]

@@ -1,0 +1,65 @@
+"""Configuration, read once from the environment into a frozen object.
+
+Build it at start-up with :func:`load_settings` and pass it down; nothing else
+in the project reads ``os.environ``. Every variable is listed in the README.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ducats.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything a ducats process can be told from outside."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap: str = Field("127.0.0.1:19092", validation_alias=_env("KAFKA_BOOTSTRAP"))
+    database_url: str = Field(
+        "postgresql://ducats@127.0.0.1:15432/ducats", validation_alias=_env("DATABASE_URL")
+    )
+    redis_url: str = Field("redis://127.0.0.1:16379/0", validation_alias=_env("REDIS_URL"))
+
+    app_id: str = Field("ducats", validation_alias=_env("DUCATS_APP_ID"))
+    topic_prefix: str = Field("ducats", validation_alias=_env("DUCATS_TOPIC_PREFIX"))
+    topic_partitions: int = Field(4, ge=1, le=256, validation_alias=_env("DUCATS_TOPIC_PARTITIONS"))
+    worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
+    log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
+    log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))
+    state_dir: Path = Field(PROJECT_ROOT / ".state", validation_alias=_env("DUCATS_STATE_DIR"))
+
+    def topic(self, name: str) -> str:
+        """Full name of one of the pipeline's topics, e.g. ``topic("mints")``."""
+        return f"{self.topic_prefix}.{name}"
+
+    @property
+    def topic_mints(self) -> str:
+        return self.topic("mints")
+
+    @property
+    def topic_metrics(self) -> str:
+        return self.topic("metrics")
+
+    @property
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{h.strip()}" for h in self.kafka_bootstrap.split(","))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; ``overrides`` win (tests use them)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

@@ -1,0 +1,34 @@
+"""The Faust application: one factory, configured from Settings, no I/O at import."""
+from __future__ import annotations
+
+import faust
+
+from ducats.settings import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the app and register every agent on it."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker,
+        # Tables live in memory and are rebuilt from their changelog topics.
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_bind="127.0.0.1",
+        web_port=settings.worker_web_port,
+        autodiscover=False,
+    )
+    from streams import supply
+
+    supply.register(app, settings)
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker in this process until SIGTERM/SIGINT."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
