@@ -57,9 +57,9 @@ kafka_jars() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
   need mvn "apt-get install -y maven"
   log "resolving Kafka jars from Maven Central"
-  rm -rf "$STATE_DIR/kafka/libs"
+  rm -rf "$KAFKA_LIBS"
   mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
-      -DoutputDirectory="$STATE_DIR/kafka/libs" >"$STATE_DIR/mvn.log" 2>&1 \
+      -DoutputDirectory="$KAFKA_LIBS" >"$STATE_DIR/mvn.log" 2>&1 \
     || die "mvn could not resolve the Kafka jars; see $STATE_DIR/mvn.log"
   echo "$want" > "$stamp"
 }

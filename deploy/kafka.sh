@@ -3,8 +3,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 K=$STATE_DIR/kafka
-LIBS=$K/libs
+LIBS=$KAFKA_LIBS
 PIDFILE=$K/kafka.pid
+JAVA=${JAVA_HOME:+$JAVA_HOME/bin/java}
+JAVA=${JAVA:-java}
 
 render_config() {
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
@@ -17,13 +19,13 @@ healthy() { kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 3 >/dev/null 2>&1; }
 format_once() {
   [ -f "$K/data/meta.properties" ] && return 0
   local id
-  id=$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-  java -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$K/server.properties" >"$K/format.log" 2>&1 \
+  id=$("$JAVA" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+  "$JAVA" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$K/server.properties" >"$K/format.log" 2>&1 \
     || die "formatting Kafka storage failed; see $K/format.log"
 }
 
 start() {
-  need java "apt-get install -y openjdk-17-jre-headless (or run deploy/install.sh)"
+  need "$JAVA" "apt-get install -y openjdk-17-jre-headless (or run deploy/install.sh)"
   need kcat "apt-get install -y kcat (or run deploy/install.sh)"
   [ -n "$(ls "$LIBS"/kafka_2.13-*.jar 2>/dev/null)" ] || die "Kafka jars missing in $LIBS; fix: run deploy/install.sh"
   if pid_alive "$PIDFILE"; then
@@ -36,7 +38,7 @@ start() {
   render_config
   format_once
   # setsid: the broker outlives the shell that started it and gets its own process group.
-  setsid nohup java -Xms256m -Xmx${KAFKA_HEAP:-1g} -XX:+UseG1GC -Djava.awt.headless=true \
+  setsid nohup "$JAVA" -Xms256m -Xmx${KAFKA_HEAP:-1g} -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$K/logs" -Dlog4j.configuration="file:$DUCATS_ROOT/deploy/kafka/log4j.properties" \
     -cp "$LIBS/*" kafka.Kafka "$K/server.properties" >"$K/logs/stdout.log" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"

@@ -5,6 +5,8 @@ set -euo pipefail
 
 DUCATS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE_DIR=${DUCATS_STATE_DIR:-$DUCATS_ROOT/.state}
+# Installed artefacts (not service data) stay in the project whatever STATE_DIR is.
+KAFKA_LIBS=${KAFKA_LIBS:-$DUCATS_ROOT/.state/kafka/libs}
 KAFKA_PORT=${KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 POSTGRES_PORT=${POSTGRES_PORT:-15432}

@@ -23,6 +23,9 @@ place_data_dir() {
   chmod 700 "$(readlink -f "$P")"
 }
 
+# From here on, P is the real folder: the postgres user may not traverse the link's path.
+resolve_data_dir() { if [ -e "$P" ]; then P=$(readlink -f "$P"); fi; }
+
 psql_admin() { as_owner "$PG_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -XtAq "$@"; }
 healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -d postgres; }
 
@@ -38,7 +41,7 @@ write_config() {
   as_owner tee "$P/data/ducats.conf" >/dev/null <<CONF
 listen_addresses = '127.0.0.1'
 port = $POSTGRES_PORT
-unix_socket_directories = '$(readlink -f "$P")/run'
+unix_socket_directories = '$P/run'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 max_connections = 200
@@ -66,6 +69,7 @@ start() {
   [ -f "$PG_BIN/../lib/timescaledb.so" ] || [ -f "$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null)/timescaledb.so" ] \
     || die "TimescaleDB extension not installed; fix: run deploy/install.sh (builds it from Debian's source package)"
   place_data_dir
+  resolve_data_dir
   if healthy && [ -f "$P/data/postmaster.pid" ]; then create_db; return 0; fi
   port_free_or_die postgres "$POSTGRES_PORT" POSTGRES_PORT
   init_once
@@ -78,12 +82,14 @@ start() {
 }
 
 stop() {
+  resolve_data_dir
   [ -f "$P/data/postmaster.pid" ] || return 0
   as_owner "$PG_BIN/pg_ctl" -D "$P/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
 status() {
   local state=down pid=-
+  resolve_data_dir
   if [ -f "$P/data/postmaster.pid" ]; then
     pid=$(head -n 1 "$P/data/postmaster.pid")
     if kill -0 "$pid" 2>/dev/null; then state=unhealthy; healthy && state=healthy; else pid=-; fi

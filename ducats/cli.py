@@ -34,7 +34,11 @@ def _services(action: str, names: tuple[str, ...]) -> None:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Conscious Ducats: stream processing for individually identified coins."""
+    from ducats.logs import configure_logging
+
     ctx.obj = load_settings()
+    if ctx.invoked_subcommand != "worker":
+        configure_logging(ctx.obj, quiet_clients=True)
 
 
 @cli.command()
@@ -74,10 +78,8 @@ def topics(settings: Settings) -> None:
 @click.pass_obj
 def worker(settings: Settings) -> None:
     """Run a Faust worker (start more for more replicas in the same group)."""
-    from ducats.logs import configure_logging
     from streams.app import run_worker
 
-    configure_logging(settings)
     run_worker(settings)
 
 

@@ -5,16 +5,11 @@ and the agent's metric record for it is read back from the metrics topic.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
 
-import orjson
-from aiokafka import AIOKafkaConsumer
-
-from ducats.errors import ServiceUnavailable
-from ducats.kafka import ensure_topics, make_producer
+from ducats.kafka import ensure_topics, make_producer, wait_for_json
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
 from schemas.events import MintBatch
@@ -30,25 +25,6 @@ async def publish_mint(settings: Settings, mint: MintBatch) -> None:
         await producer.stop()
 
 
-async def wait_for_metric(settings: Settings, mint_id: str, timeout: float) -> dict[str, object]:
-    """Read the metrics topic until the record for ``mint_id`` shows up."""
-    consumer = AIOKafkaConsumer(settings.topic_metrics, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for rec in records:
-                    value = orjson.loads(rec.value)
-                    if value.get("mintId") == mint_id:
-                        return value  # type: ignore[no-any-return]
-        raise ServiceUnavailable(f"no metric record for mint {mint_id} within {timeout:.0f} s")
-    finally:
-        await consumer.stop()
-
-
 async def run_demo(settings: Settings, *, say: object = print) -> dict[str, object]:
     """Run the demo; return the metric record the agent published."""
     await ensure_topics(settings, pipeline_topics(settings))
@@ -60,9 +36,7 @@ async def run_demo(settings: Settings, *, say: object = print) -> dict[str, obje
         say(f"worker started (log: {log_path})")  # type: ignore[operator]
         await publish_mint(settings, mint)
         say(f"published mint {mint.mint_id}: batch {mint.batch}, {mint.count} ducats")  # type: ignore[operator]
-        record = await wait_for_metric(settings, mint.mint_id, timeout=120)
-    return record
+        found = await wait_for_json(settings, settings.topic_metrics, field_name="mintId",
+                                    values=[mint.mint_id], timeout=120)
+    return found[mint.mint_id]
 
-
-def main(settings: Settings) -> dict[str, object]:
-    return asyncio.run(run_demo(settings))

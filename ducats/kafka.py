@@ -4,10 +4,13 @@ Topic creation is idempotent: an existing topic is left as it is.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
@@ -59,3 +62,31 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     )
     options.update(overrides)
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+
+
+async def wait_for_json(settings: Settings, topic: str, *, field_name: str, values: Iterable[str],
+                        timeout: float) -> dict[str, dict[str, Any]]:
+    """Read ``topic`` from the start until a JSON record exists for each wanted value
+    of ``field_name``; return the last record seen per value.
+
+    Raises :class:`ServiceUnavailable` naming the missing values on timeout.
+    """
+    wanted = set(values)
+    found: dict[str, dict[str, Any]] = {}
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not wanted <= found.keys():
+            if time.monotonic() > deadline:
+                missing = sorted(wanted - found.keys())
+                raise ServiceUnavailable(f"no record on {topic} within {timeout:.0f} s for {missing[:5]}")
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for rec in records:
+                    value = orjson.loads(rec.value)
+                    if value.get(field_name) in wanted:
+                        found[value[field_name]] = value
+        return found
+    finally:
+        await consumer.stop()

@@ -1,47 +1,60 @@
 """Structured logging for every ducats process.
 
-One line per event, ``key=value`` on a terminal or JSON (``DUCATS_LOG_FORMAT=json``)
-for log shippers. Standard-library loggers (Faust, aiokafka) go through the same
-renderer, so a worker's output is uniform.
+One line per event: ``key=value`` on a terminal, or JSON with
+``DUCATS_LOG_FORMAT=json`` for log shippers. Standard-library loggers (Faust,
+mode, aiokafka) go through the same structlog renderer, so a worker's whole
+output is uniform. The Faust worker installs :func:`logging_config` itself.
 """
 from __future__ import annotations
 
-import logging
-import sys
+import logging.config
+from typing import Any
 
 import structlog
 
 from ducats.settings import Settings
 
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
 
-def configure_logging(settings: Settings) -> None:
+
+def logging_config(settings: Settings, *, quiet_clients: bool = False) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` that renders every record through structlog.
+
+    ``quiet_clients`` silences aiokafka's own error lines, for one-shot commands
+    that report a failure themselves in one line.
+    """
+    renderer = (structlog.processors.JSONRenderer() if settings.log_format == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": _SHARED,
+            "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        }},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "structured",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
+        "loggers": {"aiokafka": {"level": "CRITICAL" if quiet_clients else "WARNING"}},
+    }
+
+
+def configure_logging(settings: Settings, *, quiet_clients: bool = False) -> None:
     """Install the renderer once, at process start."""
-    level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    shared = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    logging.config.dictConfig(logging_config(settings, quiet_clients=quiet_clients))
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

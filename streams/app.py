@@ -29,6 +29,10 @@ def create_app(settings: Settings) -> faust.App:
 
 def run_worker(settings: Settings) -> None:
     """Run a worker in this process until SIGTERM/SIGINT."""
+    from ducats.logs import configure_logging, logging_config
+
+    configure_logging(settings)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
+                          logging_config=logging_config(settings))
     worker.execute_from_commandline()

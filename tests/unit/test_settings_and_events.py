@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from ducats.errors import ConfigError, DucatsError, ServiceUnavailable
+from ducats.settings import load_settings
+from schemas.events import MintBatch
+from streams.supply import supply_record
+
+
+def test_defaults_point_at_the_local_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("KAFKA_BOOTSTRAP", "DATABASE_URL", "REDIS_URL", "DUCATS_TOPIC_PREFIX"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings()
+    assert s.kafka_bootstrap == "127.0.0.1:19092"
+    assert s.database_url == "postgresql://ducats@127.0.0.1:15432/ducats"
+    assert s.redis_url == "redis://127.0.0.1:16379/0"
+    assert s.topic_mints == "ducats.mints"
+
+
+def test_environment_is_read_once_into_a_frozen_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "127.0.0.1:1,127.0.0.1:2")
+    monkeypatch.setenv("DUCATS_TOPIC_PREFIX", "staging")
+    s = load_settings()
+    assert s.faust_broker == "kafka://127.0.0.1:1;kafka://127.0.0.1:2"
+    assert s.topic("transactions.accepted") == "staging.transactions.accepted"
+    with pytest.raises(Exception):
+        s.app_id = "other"  # type: ignore[misc]
+
+
+def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUCATS_TOPIC_PARTITIONS", "0")
+    with pytest.raises(ConfigError, match="DUCATS_TOPIC_PARTITIONS"):
+        load_settings()
+
+
+def test_error_tree_marks_retriable() -> None:
+    assert issubclass(ConfigError, DucatsError) and not ConfigError.retriable
+    assert ServiceUnavailable.retriable
+
+
+def test_mint_batch_round_trips_and_feeds_the_supply_record() -> None:
+    mint = MintBatch(mint_id="m-1", batch=12345, first_seq=1, count=1000, holder="treasury",
+                     timestamp="2026-01-07T15:30:00+00:00")
+    assert MintBatch.from_json(mint.to_json()) == mint
+    assert orjson.loads(supply_record(mint, 3000)) == {
+        "metric": "supply.batch", "mintId": "m-1", "batch": 12345, "minted": 1000, "batchTotal": 3000}
