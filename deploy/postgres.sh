@@ -9,11 +9,11 @@ P=$STATE_DIR/postgres
 # user (created by Debian's postgresql-common). When that user cannot reach the
 # project's state folder (a clone under a 0700 mktemp folder, say), the cluster
 # lives under /var/lib/ducats/<hash of the path> and .state/postgres links to it.
-as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_owner() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 place_data_dir() {
   [ -e "$P" ] && return 0
-  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE_DIR"; then
+  if [ "$(id -u)" = 0 ] && ! as_owner test -x "$STATE_DIR"; then
     local real="/var/lib/ducats/$(printf '%s' "$STATE_DIR" | sha1sum | cut -c1-12)/postgres"
     mkdir -p "$real" && ln -sfn "$real" "$P"
   else
