@@ -1,0 +1,1 @@
+"""Sinks: workers that bulk-write the pipeline's results to PostgreSQL and Redis."""

@@ -1,0 +1,1 @@
+"""Domain rules: plain functions and classes, no Kafka, no database."""

@@ -1,0 +1,142 @@
+"""The ledger's rules, applied to one batch in memory.
+
+The sink loads what the batch needs (current holders of the ducats it names,
+which transaction and mint ids were seen before, which mint ranges are already
+taken), then calls :class:`LedgerBatch` once per event, in log order, and
+writes the outcome in one database transaction. Nothing here does I/O, so the
+same log always gives the same decisions.
+
+A transfer is checked in this order, and the first failing rule is its reason:
+
+1. ``duplicate_transaction``: its transactionId was seen before, accepted or not.
+   (Every id is consumed once, so a redelivered event can never change state.)
+2. ``self_transfer``: ``from`` equals ``to``. Such a transfer would move nothing
+   and inflate velocity, so the ledger refuses it.
+3. ``duplicate_ducat``: a ducat id appears twice in ``ducatIds``.
+4. ``unknown_ducat``: a ducat was never minted (or its mint is not applied yet).
+5. ``not_holder``: ``from`` does not hold every listed ducat right now.
+
+Otherwise all of its ducats move to ``to`` at once and it gets the next ledger
+sequence number. A mint whose mintId was seen before is a redelivery and is
+ignored; a mint whose ducats already exist is a conflict for the dead-letter topic.
+"""
+from __future__ import annotations
+
+import bisect
+import enum
+from dataclasses import dataclass, field
+
+from ducats.domain.consciousness import transfer_impact
+
+OFFENDING_IDS_SHOWN = 100
+
+
+class Reject(enum.StrEnum):
+    NOT_HOLDER = "not_holder"
+    UNKNOWN_DUCAT = "unknown_ducat"
+    DUPLICATE_TRANSACTION = "duplicate_transaction"
+    DUPLICATE_DUCAT = "duplicate_ducat"
+    SELF_TRANSFER = "self_transfer"
+
+
+class MintOutcome(enum.Enum):
+    APPLIED = "applied"
+    REDELIVERED = "redelivered"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted:
+    seq: int
+    impact: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    reason: Reject
+    detail: str
+    ducats: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
+class DucatChange:
+    """Net effect of the batch on one ducat."""
+
+    holder: str
+    moves: int
+    last_seq: int
+    last_ts: str
+
+
+@dataclass(slots=True, kw_only=True)
+class LedgerBatch:
+    """In-memory view of the ledger for one batch; mutate only via apply_*.
+
+    ``holders`` maps each ducat that the batch's transfers name, and that
+    exists, to its holder. ``referenced`` is the sorted list of every ducat the
+    transfers name, so a mint only materialises the ducats someone uses.
+    """
+
+    holders: dict[int, str]
+    referenced: list[int]
+    seen_transactions: set[str]
+    seen_mints: set[str]
+    taken_mint_ids: set[str] = field(default_factory=set)  # mints whose range already has ducats
+    last_seq: int = 0
+    changes: dict[int, DucatChange] = field(default_factory=dict)
+    minted_ranges: list[tuple[int, int]] = field(default_factory=list)
+
+    def apply_mint(self, *, mint_id: str, lo: int, hi: int, holder: str) -> tuple[MintOutcome, int]:
+        """Mint ducats lo..hi (inclusive) to ``holder``; returns (outcome, seq or 0)."""
+        if mint_id in self.seen_mints:
+            return MintOutcome.REDELIVERED, 0
+        if mint_id in self.taken_mint_ids or any(a <= hi and lo <= b for a, b in self.minted_ranges):
+            return MintOutcome.CONFLICT, 0
+        self.seen_mints.add(mint_id)
+        self.minted_ranges.append((lo, hi))
+        start, stop = bisect.bisect_left(self.referenced, lo), bisect.bisect_right(self.referenced, hi)
+        for i in self.referenced[start:stop]:
+            self.holders[i] = holder
+        self.last_seq += 1
+        return MintOutcome.APPLIED, self.last_seq
+
+    def apply_transfer(self, *, transaction_id: str, sender: str, receiver: str,
+                       ducats: list[int], ts: str) -> Accepted | Rejected:
+        """Apply one transfer atomically, or say why not (see the module docstring)."""
+        if transaction_id in self.seen_transactions:
+            return Rejected(reason=Reject.DUPLICATE_TRANSACTION,
+                            detail=f"transactionId {transaction_id} was already processed")
+        self.seen_transactions.add(transaction_id)
+        rejected = self._check(sender, receiver, ducats)
+        if rejected is not None:
+            return rejected
+        self.last_seq += 1
+        for d in ducats:
+            self.holders[d] = receiver
+            change = self.changes.get(d)
+            if change is None:
+                self.changes[d] = DucatChange(receiver, 1, self.last_seq, ts)
+            else:
+                change.holder, change.moves, change.last_seq, change.last_ts = (
+                    receiver, change.moves + 1, self.last_seq, ts)
+        return Accepted(seq=self.last_seq, impact=transfer_impact(len(ducats)))
+
+    def _check(self, sender: str, receiver: str, ducats: list[int]) -> Rejected | None:
+        if sender == receiver:
+            return Rejected(reason=Reject.SELF_TRANSFER, detail=f"from and to are both {sender}")
+        if len(set(ducats)) != len(ducats):
+            seen: set[int] = set()
+            dup = [d for d in ducats if d in seen or seen.add(d)]  # type: ignore[func-returns-value]
+            return _rejected(Reject.DUPLICATE_DUCAT, "ducat ids listed more than once", dup)
+        holders = self.holders
+        unknown = [d for d in ducats if d not in holders]
+        if unknown:
+            return _rejected(Reject.UNKNOWN_DUCAT, f"{len(unknown)} ducat(s) were never minted", unknown)
+        foreign = [d for d in ducats if holders[d] != sender]
+        if foreign:
+            return _rejected(Reject.NOT_HOLDER, f"{sender} does not hold {len(foreign)} of the ducats", foreign)
+        return None
+
+
+def _rejected(reason: Reject, detail: str, ducats: list[int]) -> Rejected:
+    return Rejected(reason=reason, detail=detail, ducats=tuple(ducats[:OFFENDING_IDS_SHOWN]))

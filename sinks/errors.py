@@ -1,0 +1,18 @@
+"""Errors raised by the sinks."""
+from __future__ import annotations
+
+from ducats.errors import DucatsError
+
+
+class SinkError(DucatsError):
+    """A sink could not write its batch."""
+
+
+class MigrationError(SinkError):
+    """The database schema could not be brought up to date."""
+
+
+class LeadershipLost(SinkError):
+    """Another ledger process holds (or took over) the single-writer lock."""
+
+    retriable = True

@@ -1,0 +1,211 @@
+"""The Postgres-validated ledger sink.
+
+For each batch of input records it, in ONE database transaction:
+skips records whose offsets are already applied, decodes the rest (bad ones
+become dead letters), loads the state the batch needs in a few array queries,
+runs the pure ledger rules (ducats.domain.ledger) in log order, and writes
+mints, transactions, holder changes, outbox records and the new input offsets.
+Nothing is written per event; the only per-event work is decoding and a dict
+update.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+import psycopg
+
+from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome
+from ducats.settings import Settings
+from schemas import codec
+from schemas.errors import InvalidEvent
+from schemas.models import DeadLetterReason, MintAccepted, MintBatch, Transfer, TransferAccepted, TransferRejected
+from sinks.base import Sink
+from sinks.postgres import ledger_sql as q
+
+
+class InputRecord(Protocol):
+    """What the sink needs of a Kafka record (aiokafka's ConsumerRecord has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(slots=True)
+class BatchReport:
+    mints: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    dead_letters: int = 0
+    replayed: int = 0
+    last_seq: int = 0
+
+
+@dataclass(slots=True)
+class _Decoded:
+    mints: list[tuple[InputRecord, MintBatch]] = field(default_factory=list)
+    transfers: list[tuple[InputRecord, Transfer, list[int]]] = field(default_factory=list)
+    outbox: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+
+
+def parse_ducat(ducat_id: str) -> int:
+    """BATCH-<batch>-<seq> -> batch * 1_000_000 + seq (the codec checked the form)."""
+    return int(ducat_id[6:-7]) * 1_000_000 + int(ducat_id[-6:])
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+class LedgerSink(Sink[InputRecord]):
+    def __init__(self, *, settings: Settings) -> None:
+        self.settings = settings
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.native = False
+
+    async def start(self, *, leader_lock: int | None = None) -> None:
+        """Connect; with ``leader_lock``, first wait to hold that advisory lock on
+        this very connection, so that only the lock holder can ever write."""
+        self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url, options="-c timezone=UTC")
+        if leader_lock is not None:
+            await self.conn.execute("SELECT pg_advisory_lock(%s)", [leader_lock])
+        row = await (await self.conn.execute("SELECT value FROM ducats_meta WHERE key = 'storage'")).fetchone()
+        self.native = row is not None and row[0] == "native"
+        await self.conn.commit()
+        self.offsets = await self.load_offsets()
+
+    @property
+    def connection(self) -> psycopg.AsyncConnection[Any]:
+        assert self.conn is not None, "start() first"
+        return self.conn
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def load_offsets(self) -> dict[tuple[str, int], int]:
+        """Next offset to read per input partition, as committed with the data."""
+        assert self.conn is not None
+        cur = await self.conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")
+        rows = await cur.fetchall()
+        await self.conn.commit()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    async def write_batch(self, batch: Sequence[InputRecord]) -> BatchReport:
+        """Apply ``batch`` (records of the mints and transactions topics) once."""
+        assert self.conn is not None
+        fresh = [r for r in batch if r.offset >= self.offsets.get((r.topic, r.partition), 0)]
+        report = BatchReport(replayed=len(batch) - len(fresh))
+        if not fresh:
+            return report
+        decoded = self._decode(fresh, report)
+        offsets = {**self.offsets}
+        for r in fresh:
+            offsets[(r.topic, r.partition)] = max(offsets.get((r.topic, r.partition), 0), r.offset + 1)
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            await cur.execute("SELECT last_seq FROM ledger_state FOR UPDATE")
+            last_seq = (await cur.fetchone())[0]  # type: ignore[index]
+            ledger = await self._load(cur, decoded, last_seq)
+            await self._apply_and_write(cur, decoded, ledger, report)
+            await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets)
+        self.offsets = offsets
+        report.last_seq = ledger.last_seq
+        return report
+
+    def _decode(self, records: Sequence[InputRecord], report: BatchReport) -> _Decoded:
+        out = _Decoded()
+        for rec in records:
+            try:
+                if rec.topic == self.settings.topic_mints:
+                    out.mints.append((rec, codec.decode_mint(rec.value)))
+                else:
+                    t = codec.decode_transfer(rec.value)
+                    out.transfers.append((rec, t, [parse_ducat(d) for d in t.ducat_ids]))
+            except InvalidEvent as exc:
+                self._dead_letter(out, rec, exc, report)
+        return out
+
+    def _dead_letter(self, out: _Decoded, rec: InputRecord, exc: InvalidEvent, report: BatchReport) -> None:
+        letter = codec.dead_letter_for(rec.value, exc, topic=rec.topic, partition=rec.partition, offset=rec.offset)
+        out.outbox.append((self.settings.topic_dlq, rec.key, letter.to_json()))
+        report.dead_letters += 1
+
+    async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int) -> LedgerBatch:
+        referenced = sorted({i for _, _, ids in d.transfers for i in ids})
+        mint_ranges = [(m.mint_id, *_range(m)) for _, m in d.mints]
+        return LedgerBatch(
+            holders=await q.load_holders(cur, referenced),
+            referenced=referenced,
+            seen_transactions=await q.load_seen(cur, "transaction_ids", [t.transaction_id for _, t, _ in d.transfers]),
+            seen_mints=await q.load_seen(cur, "mints", [m.mint_id for _, m in d.mints]),
+            taken_mint_ids=await q.load_taken_mints(cur, mint_ranges),
+            last_seq=last_seq,
+        )
+
+    async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
+                               report: BatchReport) -> None:
+        s, applied_at = self.settings, now_iso()
+        mint_rows, tx_rows, id_rows = [], [], []
+        for rec, m in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
+            outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=_range(m)[0], hi=_range(m)[1], holder=m.holder)
+            if outcome is MintOutcome.APPLIED:
+                mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
+                d.outbox.append((s.topic_accepted, m.holder.encode(), MintAccepted(
+                    seq=seq, mint_id=m.mint_id, batch=m.batch, first_seq=m.first_seq, count=m.count,
+                    holder=m.holder, timestamp=m.timestamp, applied_at=applied_at).to_json()))
+                report.mints += 1
+            elif outcome is MintOutcome.CONFLICT:
+                self._dead_letter(d, rec, InvalidEvent(DeadLetterReason.MINT_CONFLICT,
+                                                       f"ducats of mint {m.mint_id} already exist"), report)
+        for _rec, t, ids in d.transfers:
+            known = t.transaction_id in ledger.seen_transactions
+            result = ledger.apply_transfer(transaction_id=t.transaction_id, sender=t.sender,
+                                           receiver=t.receiver, ducats=ids, ts=t.timestamp)
+            if not known:
+                id_rows.append((t.transaction_id, result.seq if isinstance(result, Accepted) else None, t.timestamp))
+            if isinstance(result, Accepted):
+                tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
+                                result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
+                d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted(
+                    seq=result.seq, transaction_id=t.transaction_id, timestamp=t.timestamp, sender=t.sender,
+                    receiver=t.receiver, ducat_ids=t.ducat_ids, ducat_count=len(ids),
+                    consciousness_impact=result.impact, metadata=t.metadata or {},
+                    applied_at=applied_at).to_json()))
+                report.accepted += 1
+            else:
+                d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected(
+                    transaction_id=t.transaction_id, reason=result.reason.value, detail=result.detail,
+                    ducat_ids=[_ducat_str(i) for i in result.ducats], transfer=t,
+                    rejected_at=applied_at).to_json()))
+                report.rejected += 1
+        await self._write(cur, mint_rows, tx_rows, id_rows, ledger, d.outbox)
+
+    async def _write(self, cur: psycopg.AsyncCursor[Any], mint_rows: list[Any], tx_rows: list[Any],
+                     id_rows: list[Any], ledger: LedgerBatch, outbox: list[tuple[str, bytes | None, bytes]]) -> None:
+        await q.insert_mints(cur, mint_rows)
+        if id_rows:
+            await q.copy_rows(cur, "COPY transaction_ids (transaction_id, seq, ts) FROM STDIN", id_rows)
+        if tx_rows:
+            if self.native:
+                await q.ensure_month_partitions(cur, sorted({r[2] for r in tx_rows}))
+            await q.copy_rows(cur, """COPY transactions (seq, transaction_id, ts, sender, receiver, ducat_ids,
+                                      ducat_count, consciousness_impact, metadata, applied_at) FROM STDIN""", tx_rows)
+        await q.apply_changes(cur, ledger.changes)
+        if outbox:
+            await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)
+
+
+def _range(m: MintBatch) -> tuple[int, int]:
+    base = m.batch * 1_000_000
+    return base + m.first_seq, base + m.first_seq + m.count - 1
+
+
+def _ducat_str(i: int) -> str:
+    return f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}"
