@@ -76,6 +76,27 @@ def topics(settings: Settings) -> None:
 
 @cli.command()
 @click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Apply the database migrations (idempotent)."""
+    from sinks.postgres.migrate import migrate as run_migrations
+
+    applied = run_migrations(settings.database_url, timescale=settings.timescale)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@cli.command()
+@click.pass_obj
+def ledger(settings: Settings) -> None:
+    """Run the ledger worker (a second one waits as a hot standby)."""
+    from ducats.logs import configure_logging
+    from streams.ledger import run_ledger
+
+    configure_logging(settings)
+    asyncio.run(run_ledger(settings, max_records=settings.ledger_batch))
+
+
+@cli.command()
+@click.pass_obj
 def worker(settings: Settings) -> None:
     """Run a Faust worker (start more for more replicas in the same group)."""
     from streams.app import run_worker
@@ -96,6 +117,12 @@ def demo(settings: Settings) -> None:
         record = asyncio.run(run_demo(settings, say=console.log))
     click.echo(f"agent processed mint {record['mintId']}: batch {record['batch']} "
                f"now has {record['batchTotal']} ducats")
+
+
+from ducats.upstream_cli import mint, publish  # noqa: E402  (registered after the group exists)
+
+cli.add_command(publish)
+cli.add_command(mint)
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from ducats.errors import ServiceUnavailable
+from ducats.errors import ConfigError, ServiceUnavailable
 from ducats.settings import Settings
 
 
@@ -48,6 +48,26 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
         return created
     finally:
         await admin.close()
+
+
+async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``; a missing topic is a one-line ConfigError."""
+    names = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    found = {d["topic"]: d for d in described if d.get("error_code", 0) == 0}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ConfigError(f"topic {missing[0]} does not exist; fix: run `ducats topics`")
+    return [TopicPartition(n, p["partition"]) for n in names
+            for p in sorted(found[n]["partitions"], key=lambda p: p["partition"])]
 
 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:

@@ -33,9 +33,9 @@ SCAN_TIMEOUT = 60.0
 
 
 class OutboxPublisher:
-    def __init__(self, *, settings: Settings, topics: Sequence[str]) -> None:
+    def __init__(self, *, settings: Settings, partitions: Sequence[TopicPartition]) -> None:
         self.settings = settings
-        self.topics = list(topics)
+        self.partitions = list(partitions)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"{settings.app_id}-ledger-outbox",
             enable_idempotence=True, acks="all", linger_ms=5, max_batch_size=1 << 20,
@@ -73,10 +73,7 @@ class OutboxPublisher:
                                     isolation_level="read_committed", enable_auto_commit=False)
         await consumer.start()
         try:
-            await consumer.topics()
-            tps = [TopicPartition(t, p) for t in self.topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-            if not tps:
-                return 0
+            tps = self.partitions
             consumer.assign(tps)
             ends = await consumer.end_offsets(tps)
             best = 0

@@ -17,6 +17,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ducats.kafka import topic_partitions
 from ducats.logs import get_logger
 from ducats.settings import Settings
 from sinks.outbox import OutboxPublisher
@@ -26,9 +27,7 @@ log = get_logger(__name__)
 LEADER_LOCK = 0x6C6564676572  # "ledger"
 
 
-async def _assign(consumer: AIOKafkaConsumer, sink: LedgerSink, topics: list[str]) -> None:
-    await consumer.topics()
-    tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+async def _assign(consumer: AIOKafkaConsumer, sink: LedgerSink, tps: list[TopicPartition]) -> None:
     consumer.assign(tps)
     for tp in tps:
         offset = sink.offsets.get((tp.topic, tp.partition))
@@ -48,19 +47,20 @@ async def run_ledger(settings: Settings, *, stop: asyncio.Event | None = None, m
     """Run until ``stop`` is set (or forever)."""
     stop = stop or asyncio.Event()
     sink = LedgerSink(settings=settings)
-    publisher = OutboxPublisher(settings=settings, topics=[
-        settings.topic_accepted, settings.topic_rejected, settings.topic_dlq])
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, group_id=f"{settings.app_id}-ledger",
         enable_auto_commit=False, isolation_level="read_committed",
         max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
+    inputs = await topic_partitions(settings, [settings.topic_mints, settings.topic_transactions])
+    outputs = await topic_partitions(settings, [settings.topic_accepted, settings.topic_rejected, settings.topic_dlq])
     await sink.start(leader_lock=LEADER_LOCK)
     log.info("ledger.leader", last_offsets=len(sink.offsets))
+    publisher = OutboxPublisher(settings=settings, partitions=outputs)
     try:
         await publisher.start(sink.connection)
         await publisher.publish_pending(sink.connection)
         await consumer.start()
-        await _assign(consumer, sink, [settings.topic_mints, settings.topic_transactions])
+        await _assign(consumer, sink, inputs)
         while not stop.is_set():
             data = await consumer.getmany(timeout_ms=200, max_records=max_records)
             if not data:

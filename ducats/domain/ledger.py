@@ -27,16 +27,8 @@ import enum
 from dataclasses import dataclass, field
 
 from ducats.domain.consciousness import transfer_impact
-
-OFFENDING_IDS_SHOWN = 100
-
-
-class Reject(enum.StrEnum):
-    NOT_HOLDER = "not_holder"
-    UNKNOWN_DUCAT = "unknown_ducat"
-    DUPLICATE_TRANSACTION = "duplicate_transaction"
-    DUPLICATE_DUCAT = "duplicate_ducat"
-    SELF_TRANSFER = "self_transfer"
+from schemas.models import MAX_REJECTED_IDS as OFFENDING_IDS_SHOWN
+from schemas.models import RejectReason as Reject
 
 
 class MintOutcome(enum.Enum):

@@ -181,7 +181,7 @@ class LedgerSink(Sink[InputRecord]):
                 report.accepted += 1
             else:
                 d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected(
-                    transaction_id=t.transaction_id, reason=result.reason.value, detail=result.detail,
+                    transaction_id=t.transaction_id, reason=result.reason, detail=result.detail,
                     ducat_ids=[_ducat_str(i) for i in result.ducats], transfer=t,
                     rejected_at=applied_at).to_json()))
                 report.rejected += 1

@@ -1,0 +1,113 @@
+"""The ledger against real Kafka and PostgreSQL, on both storage paths."""
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import orjson
+import psycopg
+
+from ducats.settings import Settings
+from tests.fixtures.ledger import publish, read_all, wait_caught_up
+from tests.reference import TS, make_workload
+
+Runner = Callable[..., Awaitable[None]]
+
+
+def mint_event(mint_id: str, batch: int, count: int, holder: str = "treasury") -> bytes:
+    return orjson.dumps({"mintId": mint_id, "batch": batch, "firstSeq": 1, "count": count,
+                         "holder": holder, "timestamp": TS})
+
+
+async def test_hundred_mints_give_exactly_100k_ducats_and_replay_changes_nothing(
+        ledger_settings: Settings, ledger_runner: Runner) -> None:
+    s = ledger_settings
+    events = [(str(b).encode(), mint_event(f"mint-{b}", b, 1000)) for b in range(1, 101)]
+    await publish(s, s.topic_mints, events)
+    await ledger_runner(s)
+    await wait_caught_up(s)
+
+    def snapshot() -> tuple[object, ...]:
+        with psycopg.connect(s.database_url) as conn:
+            return (
+                conn.execute("SELECT count(*), count(DISTINCT batch), min(id), max(id) FROM ducats").fetchone(),
+                conn.execute("""SELECT count(*) FROM (SELECT batch FROM ducats GROUP BY batch
+                                HAVING min(id) = batch * 1000000::bigint + 1 AND max(id) = batch * 1000000::bigint + 1000
+                                   AND count(*) = 1000 AND bool_and(holder = 'treasury')) ok""").fetchone(),
+                conn.execute("SELECT count(*), max(seq) FROM mints").fetchone(),
+                conn.execute("SELECT last_seq FROM ledger_state").fetchone(),
+            )
+
+    first = snapshot()
+    assert first == ((100_000, 100, 1_000_001, 100_001_000), (100,), (100, 100), (100,))
+    await publish(s, s.topic_mints, events)  # the same 100 events again
+    await wait_caught_up(s)
+    assert snapshot() == first
+    accepted = [orjson.loads(r.value) for r in await read_all(s, s.topic_accepted)]
+    assert sorted(a["mintId"] for a in accepted) == sorted(f"mint-{b}" for b in range(1, 101))
+    assert sorted(a["seq"] for a in accepted) == list(range(1, 101))
+
+
+async def test_random_workload_matches_the_reference_model(
+        ledger_settings: Settings, ledger_runner: Runner) -> None:
+    s = ledger_settings
+    w = make_workload(seed=20261126, batches=20, batch_size=1000, transfers=20_000)
+    assert all(n > 300 for n in w.invalid_kinds.values()), w.invalid_kinds
+    await publish(s, s.topic_mints, [(b"k", m) for m in w.mints])
+    await ledger_runner(s)
+    await wait_caught_up(s)
+    await publish(s, s.topic_transactions, w.transfers)
+    await wait_caught_up(s)
+
+    with psycopg.connect(s.database_url) as conn:
+        rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
+        tx_count, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT transaction_id) FROM transactions").fetchone()  # type: ignore[misc]
+    holders = {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows}
+    assert holders == w.reference.holder
+    assert tx_count == distinct == len(w.reference.accepted)
+
+    accepted = [orjson.loads(r.value) for r in await read_all(s, s.topic_accepted)]
+    accepted_tx = [a["transactionId"] for a in accepted if "transactionId" in a]
+    assert sorted(accepted_tx) == sorted(w.reference.accepted)  # each exactly once
+    assert sorted(a["seq"] for a in accepted) == list(range(1, len(accepted) + 1))
+
+    rejected = [orjson.loads(r.value) for r in await read_all(s, s.topic_rejected)]
+    assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(w.reference.rejected)
+    assert {r["reason"] for r in rejected} == set(w.invalid_kinds)
+
+
+async def test_malformed_records_go_to_the_dlq_and_the_ledger_keeps_running(
+        ledger_settings: Settings, ledger_runner: Runner) -> None:
+    s = ledger_settings
+    await publish(s, s.topic_mints, [(b"1", mint_event("m1", 1, 100)), (b"x", b"{not json")])
+    await ledger_runner(s)
+    await wait_caught_up(s)
+
+    def transfer(tx: str, ids: object, to: object = "bob") -> bytes:
+        return orjson.dumps({"transactionId": tx, "timestamp": TS, "from": "treasury", "to": to, "ducatIds": ids})
+
+    bad = {
+        b"\xff\xfe not json at all": "not_json",
+        transfer("t-type", "BATCH-1-000001"): "wrong_type",
+        orjson.dumps({"transactionId": "t-missing", "timestamp": TS, "from": "treasury",
+                      "ducatIds": ["BATCH-1-000001"]}): "schema_violation",
+        transfer("t-big", [f"BATCH-2-{i:06d}" for i in range(1, 10_002)]): "oversize",
+    }
+    good = [transfer("t-ok-1", ["BATCH-1-000001"]), transfer("t-ok-2", ["BATCH-1-000002"], to="carol")]
+    await publish(s, s.topic_transactions, [(b"treasury", v) for v in [good[0], *bad, good[1]]])
+    await wait_caught_up(s)
+
+    letters = [orjson.loads(r.value) for r in await read_all(s, s.topic_dlq)]
+    by_original = {base64.b64decode(d["original"]): d for d in letters}
+    assert by_original[b"{not json"]["reason"] == "not_json"
+    for raw, reason in bad.items():
+        assert by_original[raw]["reason"] == reason, by_original[raw]
+        assert by_original[raw]["source"]["topic"] == s.topic_transactions
+        assert by_original[raw]["detail"]
+    assert len(letters) == len(bad) + 1
+    accepted = {orjson.loads(r.value).get("transactionId") for r in await read_all(s, s.topic_accepted)}
+    assert {"t-ok-1", "t-ok-2"} <= accepted
+    with psycopg.connect(s.database_url) as conn:
+        assert conn.execute("SELECT holder FROM ducats WHERE id = 1000002").fetchone() == ("carol",)
