@@ -33,9 +33,12 @@ class Settings(BaseSettings):
     app_id: str = Field("ducats", validation_alias=_env("DUCATS_APP_ID"))
     topic_prefix: str = Field("ducats", validation_alias=_env("DUCATS_TOPIC_PREFIX"))
     topic_partitions: int = Field(4, ge=1, le=256, validation_alias=_env("DUCATS_TOPIC_PARTITIONS"))
+    ledger_partitions: int = Field(1, ge=1, le=256, validation_alias=_env("DUCATS_LEDGER_PARTITIONS"))
+    ledger_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("DUCATS_LEDGER_BATCH"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
     log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
     log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))
+    timescale: str = Field("auto", pattern="^(auto|on|off)$", validation_alias=_env("DUCATS_TIMESCALE"))
     state_dir: Path = Field(PROJECT_ROOT / ".state", validation_alias=_env("DUCATS_STATE_DIR"))
 
     def topic(self, name: str) -> str:
@@ -45,6 +48,22 @@ class Settings(BaseSettings):
     @property
     def topic_mints(self) -> str:
         return self.topic("mints")
+
+    @property
+    def topic_transactions(self) -> str:
+        return self.topic("transactions")
+
+    @property
+    def topic_accepted(self) -> str:
+        return self.topic("transactions.accepted")
+
+    @property
+    def topic_rejected(self) -> str:
+        return self.topic("transactions.rejected")
+
+    @property
+    def topic_dlq(self) -> str:
+        return self.topic("dlq")
 
     @property
     def topic_metrics(self) -> str:
