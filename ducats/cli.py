@@ -89,10 +89,10 @@ def migrate(settings: Settings) -> None:
 def ledger(settings: Settings) -> None:
     """Run the ledger worker (a second one waits as a hot standby)."""
     from ducats.logs import configure_logging
-    from streams.ledger import run_ledger
+    from streams.ledger import main as run_ledger
 
     configure_logging(settings)
-    asyncio.run(run_ledger(settings, max_records=settings.ledger_batch))
+    run_ledger(settings)
 
 
 @cli.command()

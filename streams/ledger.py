@@ -13,6 +13,7 @@ connection loses the lock with it, so a zombie can never write.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -77,3 +78,16 @@ async def run_ledger(settings: Settings, *, stop: asyncio.Event | None = None, m
         await consumer.stop()
         await publisher.stop()
         await sink.stop()
+
+
+def main(settings: Settings) -> None:
+    """Process entry point: run until SIGTERM or SIGINT, then stop cleanly."""
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_ledger(settings, stop=stop, max_records=settings.ledger_batch)
+
+    asyncio.run(_run())
