@@ -21,6 +21,7 @@ import psycopg
 from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome
 from ducats.settings import Settings
 from schemas import codec
+from schemas.ducat_id import ducat_str
 from schemas.errors import InvalidEvent
 from schemas.models import DeadLetterReason, MintAccepted, MintBatch, Transfer, TransferAccepted, TransferRejected
 from sinks.base import Sink
@@ -157,13 +158,12 @@ class LedgerSink(Sink[InputRecord]):
             outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=_range(m)[0], hi=_range(m)[1], holder=m.holder)
             if outcome is MintOutcome.APPLIED:
                 mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
-                d.outbox.append((s.topic_accepted, m.holder.encode(), MintAccepted(
-                    seq=seq, mint_id=m.mint_id, batch=m.batch, first_seq=m.first_seq, count=m.count,
-                    holder=m.holder, timestamp=m.timestamp, applied_at=applied_at).to_json()))
+                d.outbox.append((s.topic_accepted, m.holder.encode(),
+                                 MintAccepted.of(m, seq=seq, applied_at=applied_at).to_json()))
                 report.mints += 1
             elif outcome is MintOutcome.CONFLICT:
-                self._dead_letter(d, rec, InvalidEvent(DeadLetterReason.MINT_CONFLICT,
-                                                       f"ducats of mint {m.mint_id} already exist"), report)
+                self._dead_letter(d, rec, InvalidEvent(
+                    reason=DeadLetterReason.MINT_CONFLICT, detail=f"ducats of mint {m.mint_id} already exist"), report)
         for _rec, t, ids in d.transfers:
             known = t.transaction_id in ledger.seen_transactions
             result = ledger.apply_transfer(transaction_id=t.transaction_id, sender=t.sender,
@@ -173,16 +173,12 @@ class LedgerSink(Sink[InputRecord]):
             if isinstance(result, Accepted):
                 tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
                                 result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
-                d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted(
-                    seq=result.seq, transaction_id=t.transaction_id, timestamp=t.timestamp, sender=t.sender,
-                    receiver=t.receiver, ducat_ids=t.ducat_ids, ducat_count=len(ids),
-                    consciousness_impact=result.impact, metadata=t.metadata or {},
-                    applied_at=applied_at).to_json()))
+                d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted.of(
+                    t, seq=result.seq, consciousness_impact=result.impact, applied_at=applied_at).to_json()))
                 report.accepted += 1
             else:
-                d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected(
-                    transaction_id=t.transaction_id, reason=result.reason, detail=result.detail,
-                    ducat_ids=[_ducat_str(i) for i in result.ducats], transfer=t,
+                d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected.of(
+                    t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
                     rejected_at=applied_at).to_json()))
                 report.rejected += 1
         await self._write(cur, mint_rows, tx_rows, id_rows, ledger, d.outbox)
@@ -206,6 +202,3 @@ def _range(m: MintBatch) -> tuple[int, int]:
     base = m.batch * 1_000_000
     return base + m.first_seq, base + m.first_seq + m.count - 1
 
-
-def _ducat_str(i: int) -> str:
-    return f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}"

@@ -97,6 +97,8 @@ async def test_malformed_records_go_to_the_dlq_and_the_ledger_keeps_running(
     }
     good = [transfer("t-ok-1", ["BATCH-1-000001"]), transfer("t-ok-2", ["BATCH-1-000002"], to="carol")]
     await publish(s, s.topic_transactions, [(b"treasury", v) for v in [good[0], *bad, good[1]]])
+    conflict = mint_event("m1-again", 1, 10)  # another mint id over ducats that exist
+    await publish(s, s.topic_mints, [(b"1", conflict)])
     await wait_caught_up(s)
 
     letters = [orjson.loads(r.value) for r in await read_all(s, s.topic_dlq)]
@@ -106,7 +108,8 @@ async def test_malformed_records_go_to_the_dlq_and_the_ledger_keeps_running(
         assert by_original[raw]["reason"] == reason, by_original[raw]
         assert by_original[raw]["source"]["topic"] == s.topic_transactions
         assert by_original[raw]["detail"]
-    assert len(letters) == len(bad) + 1
+    assert by_original[conflict]["reason"] == "mint_conflict"
+    assert len(letters) == len(bad) + 2
     accepted = {orjson.loads(r.value).get("transactionId") for r in await read_all(s, s.topic_accepted)}
     assert {"t-ok-1", "t-ok-2"} <= accepted
     with psycopg.connect(s.database_url) as conn:
