@@ -149,13 +149,15 @@ class MintAccepted:
     holder: str
     timestamp: str
     applied_at: str
+    holder_balance: int | None = None
 
     @classmethod
-    def of(cls, mint: MintBatch, *, seq: int, applied_at: str | None = None) -> MintAccepted:
+    def of(cls, mint: MintBatch, *, seq: int, holder_balance: int | None = None,
+           applied_at: str | None = None) -> MintAccepted:
         """The accepted record for ``mint``; ``applied_at`` defaults to now."""
         return cls(seq=seq, mint_id=mint.mint_id, batch=mint.batch, first_seq=mint.first_seq,
                    count=mint.count, holder=mint.holder, timestamp=mint.timestamp,
-                   applied_at=applied_at or utc_now())
+                   applied_at=applied_at or utc_now(), holder_balance=holder_balance)
 
     @classmethod
     def from_json(cls, raw: bytes) -> MintAccepted:
@@ -163,13 +165,14 @@ class MintAccepted:
         d = orjson.loads(raw)
         return cls(seq=d["seq"], mint_id=d["mintId"], batch=d["batch"], first_seq=d["firstSeq"],
                    count=d["count"], holder=d["holder"], timestamp=d["timestamp"],
-                   applied_at=d["appliedAt"])
+                   applied_at=d["appliedAt"], holder_balance=d.get("holderBalance"))
 
     def to_json(self) -> bytes:
         return orjson.dumps({
             "seq": self.seq, "mintId": self.mint_id, "batch": self.batch,
             "firstSeq": self.first_seq, "count": self.count, "holder": self.holder,
             "timestamp": self.timestamp, "appliedAt": self.applied_at,
+            **({} if self.holder_balance is None else {"holderBalance": self.holder_balance}),
         })
 
 
@@ -188,17 +191,20 @@ class TransferAccepted:
     ducat_count: int
     consciousness_impact: float
     applied_at: str
+    from_balance: int | None = None
+    to_balance: int | None = None
     metadata: Metadata | None = None
 
     @classmethod
     def of(cls, transfer: Transfer, *, seq: int, consciousness_impact: float,
+           from_balance: int | None = None, to_balance: int | None = None,
            applied_at: str | None = None) -> TransferAccepted:
         """The accepted record for ``transfer``; ``applied_at`` defaults to now."""
         return cls(seq=seq, transaction_id=transfer.transaction_id, timestamp=transfer.timestamp,
                    sender=transfer.sender, receiver=transfer.receiver,
                    ducat_ids=transfer.ducat_ids, ducat_count=len(transfer.ducat_ids),
                    consciousness_impact=consciousness_impact, metadata=transfer.metadata,
-                   applied_at=applied_at or utc_now())
+                   applied_at=applied_at or utc_now(), from_balance=from_balance, to_balance=to_balance)
 
     @classmethod
     def from_json(cls, raw: bytes) -> TransferAccepted:
@@ -207,7 +213,8 @@ class TransferAccepted:
         return cls(seq=d["seq"], transaction_id=d["transactionId"], timestamp=d["timestamp"],
                    sender=d["from"], receiver=d["to"], ducat_ids=tuple(d["ducatIds"]),
                    ducat_count=d["ducatCount"], consciousness_impact=d["consciousnessImpact"],
-                   metadata=d.get("metadata"), applied_at=d["appliedAt"])
+                   metadata=d.get("metadata"), applied_at=d["appliedAt"],
+                   from_balance=d.get("fromBalance"), to_balance=d.get("toBalance"))
 
     def to_json(self) -> bytes:
         return orjson.dumps(_with_metadata({
@@ -215,6 +222,7 @@ class TransferAccepted:
             "from": self.sender, "to": self.receiver, "ducatIds": self.ducat_ids,
             "ducatCount": self.ducat_count, "consciousnessImpact": self.consciousness_impact,
             "appliedAt": self.applied_at,
+            **({} if self.from_balance is None else {"fromBalance": self.from_balance, "toBalance": self.to_balance}),
         }, self.metadata))
 
 

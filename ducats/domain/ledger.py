@@ -41,6 +41,8 @@ class MintOutcome(enum.Enum):
 class Accepted:
     seq: int
     impact: float
+    from_balance: int
+    to_balance: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +79,13 @@ class LedgerBatch:
     last_seq: int = 0
     changes: dict[int, DucatChange] = field(default_factory=dict)
     minted_ranges: list[tuple[int, int]] = field(default_factory=list)
+    balances: dict[str, int] = field(default_factory=dict)  # ducats per holder, for the holders named
+    changed_balances: set[str] = field(default_factory=set)
+
+    def _credit(self, holder: str, n: int) -> int:
+        self.balances[holder] = balance = self.balances.get(holder, 0) + n
+        self.changed_balances.add(holder)
+        return balance
 
     def apply_mint(self, *, mint_id: str, lo: int, hi: int, holder: str) -> tuple[MintOutcome, int]:
         """Mint ducats lo..hi (inclusive) to ``holder``; returns (outcome, seq or 0)."""
@@ -89,6 +98,7 @@ class LedgerBatch:
         start, stop = bisect.bisect_left(self.referenced, lo), bisect.bisect_right(self.referenced, hi)
         for i in self.referenced[start:stop]:
             self.holders[i] = holder
+        self._credit(holder, hi - lo + 1)
         self.last_seq += 1
         return MintOutcome.APPLIED, self.last_seq
 
@@ -111,7 +121,9 @@ class LedgerBatch:
             else:
                 change.holder, change.moves, change.last_seq, change.last_ts = (
                     receiver, change.moves + 1, self.last_seq, ts)
-        return Accepted(seq=self.last_seq, impact=transfer_impact(len(ducats)))
+        n = len(ducats)
+        return Accepted(seq=self.last_seq, impact=transfer_impact(n),
+                        from_balance=self._credit(sender, -n), to_balance=self._credit(receiver, n))
 
     def _check(self, sender: str, receiver: str, ducats: list[int]) -> Rejected | None:
         if sender == receiver:

@@ -148,6 +148,8 @@ class LedgerSink(Sink[InputRecord]):
             seen_mints=await q.load_seen(cur, "mints", [m.mint_id for _, m in d.mints]),
             taken_mint_ids=await q.load_taken_mints(cur, mint_ranges),
             last_seq=last_seq,
+            balances=await q.load_balances(cur, sorted(
+                {m.holder for _, m in d.mints} | {h for _, t, _ in d.transfers for h in (t.sender, t.receiver)})),
         )
 
     async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
@@ -159,7 +161,8 @@ class LedgerSink(Sink[InputRecord]):
             if outcome is MintOutcome.APPLIED:
                 mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
                 d.outbox.append((s.topic_accepted, m.holder.encode(),
-                                 MintAccepted.of(m, seq=seq, applied_at=applied_at).to_json()))
+                                 MintAccepted.of(m, seq=seq, holder_balance=ledger.balances[m.holder],
+                                                 applied_at=applied_at).to_json()))
                 report.mints += 1
             elif outcome is MintOutcome.CONFLICT:
                 self._dead_letter(d, rec, InvalidEvent(
@@ -174,7 +177,8 @@ class LedgerSink(Sink[InputRecord]):
                 tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
                                 result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
                 d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted.of(
-                    t, seq=result.seq, consciousness_impact=result.impact, applied_at=applied_at).to_json()))
+                    t, seq=result.seq, consciousness_impact=result.impact, from_balance=result.from_balance,
+                    to_balance=result.to_balance, applied_at=applied_at).to_json()))
                 report.accepted += 1
             else:
                 d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected.of(
@@ -194,6 +198,7 @@ class LedgerSink(Sink[InputRecord]):
             await q.copy_rows(cur, """COPY transactions (seq, transaction_id, ts, sender, receiver, ducat_ids,
                                       ducat_count, consciousness_impact, metadata, applied_at) FROM STDIN""", tx_rows)
         await q.apply_changes(cur, ledger.changes)
+        await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
             await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)
 

@@ -103,3 +103,20 @@ async def ensure_month_partitions(cur: AsyncCursor[Any], timestamps: Sequence[st
                SELECT DISTINCT (date_trunc('month', t::timestamptz) + k * INTERVAL '1 month')::date AS m
                FROM unnest(%s::text[]) AS t, generate_series(-1, 1) AS k) AS months""",
         [list(timestamps)])
+
+
+async def load_balances(cur: AsyncCursor[Any], holders: Sequence[str]) -> dict[str, int]:
+    if not holders:
+        return {}
+    await cur.execute("SELECT holder, ducats FROM holder_balances WHERE holder = ANY(%s)", [list(holders)])
+    return {row[0]: row[1] for row in await cur.fetchall()}
+
+
+async def save_balances(cur: AsyncCursor[Any], balances: dict[str, int]) -> None:
+    """Absolute balances after the batch (idempotent by construction)."""
+    if not balances:
+        return
+    await cur.execute(
+        """INSERT INTO holder_balances (holder, ducats) SELECT * FROM unnest(%s::text[], %s::bigint[])
+           ON CONFLICT (holder) DO UPDATE SET ducats = excluded.ducats""",
+        [list(balances), list(balances.values())])

@@ -64,12 +64,16 @@ async def test_random_workload_matches_the_reference_model(
         rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
         tx_count, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT transaction_id) FROM transactions").fetchone()  # type: ignore[misc]
+        balances = dict(conn.execute("SELECT holder, ducats FROM holder_balances WHERE ducats > 0").fetchall())
+    assert balances == Counter(w.reference.holder.values())
     holders = {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows}
     assert holders == w.reference.holder
     assert tx_count == distinct == len(w.reference.accepted)
 
     accepted = [orjson.loads(r.value) for r in await read_all(s, s.topic_accepted)]
     accepted_tx = [a["transactionId"] for a in accepted if "transactionId" in a]
+    last = max((a for a in accepted if "transactionId" in a), key=lambda a: a["seq"])
+    assert (last["fromBalance"], last["toBalance"]) == (balances.get(last["from"], 0), balances[last["to"]])
     assert sorted(accepted_tx) == sorted(w.reference.accepted)  # each exactly once
     assert sorted(a["seq"] for a in accepted) == list(range(1, len(accepted) + 1))
 

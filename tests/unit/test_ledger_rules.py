@@ -18,9 +18,10 @@ def move(b: LedgerBatch, tx: str, frm: str, to: str, ids: list[int]) -> Accepted
 
 
 def test_transfer_moves_all_ducats_and_gets_the_next_seq() -> None:
-    b = batch({1: "a", 2: "a"}, last_seq=41)
+    b = batch({1: "a", 2: "a"}, last_seq=41, balances={"a": 5, "b": 1})
     result = move(b, "t1", "a", "b", [1, 2])
-    assert result == Accepted(seq=42, impact=transfer_impact(2))
+    assert result == Accepted(seq=42, impact=transfer_impact(2), from_balance=3, to_balance=3)
+    assert b.changed_balances == {"a", "b"}
     assert b.holders == {1: "b", 2: "b"}
     assert {d: (c.holder, c.moves, c.last_seq) for d, c in b.changes.items()} == {1: ("b", 1, 42), 2: ("b", 1, 42)}
 
@@ -59,6 +60,7 @@ def test_chained_transfers_in_one_batch_see_each_other() -> None:
 def test_mint_materialises_only_referenced_ducats_and_detects_conflicts() -> None:
     b = batch(referenced=[5_000_001, 5_000_003, 7_000_001])
     assert b.apply_mint(mint_id="m5", lo=5_000_001, hi=5_000_010, holder="treasury") == (MintOutcome.APPLIED, 1)
+    assert b.balances == {"treasury": 10}
     assert b.holders == {5_000_001: "treasury", 5_000_003: "treasury"}
     assert b.apply_mint(mint_id="m5", lo=5_000_001, hi=5_000_010, holder="x") == (MintOutcome.REDELIVERED, 0)
     assert b.apply_mint(mint_id="m5b", lo=5_000_010, hi=5_000_020, holder="x") == (MintOutcome.CONFLICT, 0)
