@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, ge=1, le=256, validation_alias=_env("DUCATS_TOPIC_PARTITIONS"))
     ledger_partitions: int = Field(1, ge=1, le=256, validation_alias=_env("DUCATS_LEDGER_PARTITIONS"))
     ledger_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("DUCATS_LEDGER_BATCH"))
+    treasury: str = Field("treasury", min_length=1, validation_alias=_env("DUCATS_TREASURY"))
+    snapshot_interval: float = Field(1.0, gt=0, le=3600, validation_alias=_env("DUCATS_SNAPSHOT_INTERVAL"))
+    metrics_batch: int = Field(2000, ge=1, le=100_000, validation_alias=_env("DUCATS_METRICS_BATCH"))
+    hot_ducats: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_DUCATS"))
+    hot_transactions: int = Field(100_000, ge=10, le=10_000_000, validation_alias=_env("DUCATS_HOT_TRANSACTIONS"))
+    hot_edges: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_EDGES"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
     log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
     log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))
@@ -68,6 +74,19 @@ class Settings(BaseSettings):
     @property
     def topic_metrics(self) -> str:
         return self.topic("metrics")
+
+    @property
+    def topic_metrics_daily(self) -> str:
+        return self.topic("metrics.daily")
+
+    @property
+    def treasury_set(self) -> frozenset[str]:
+        """Holders whose ducats are not in circulation (DUCATS_TREASURY, comma-separated)."""
+        return frozenset(h.strip() for h in self.treasury.split(",") if h.strip())
+
+    def redis_key(self, *parts: str) -> str:
+        """Redis keys share the topic prefix: ``<prefix>:metrics:snapshot``, ..."""
+        return ":".join((self.topic_prefix, *parts))
 
     @property
     def faust_broker(self) -> str:

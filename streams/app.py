@@ -7,11 +7,14 @@ from ducats.settings import Settings
 
 
 def create_app(settings: Settings) -> faust.App:
-    """Build the app and register every agent on it."""
+    """Build the app, its resources and every agent on it."""
+    from streams import metrics
+
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
-        # Tables live in memory and are rebuilt from their changelog topics.
+        # Tables hold aggregates only (per-ducat state lives in Postgres), so
+        # they stay small: in memory, rebuilt from their changelog topics.
         store="memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
@@ -21,9 +24,9 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         autodiscover=False,
     )
-    from streams import supply
-
-    supply.register(app, settings)
+    resources = metrics.Resources(settings=settings)
+    app.add_dependency(resources)  # first child: started before the agents, stopped after
+    metrics.register(app, settings, resources)
     return app
 
 

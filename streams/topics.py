@@ -7,7 +7,8 @@
 | <p>.transactions.accepted      | DUCATS_TOPIC_PARTITIONS | from (mints: holder) | delete, forever: the accepted log |
 | <p>.transactions.rejected      | DUCATS_TOPIC_PARTITIONS | from      | delete, 30 days     |
 | <p>.dlq                        | 1                   | original key | delete, 30 days     |
-| <p>.metrics                    | 1                   | metric name  | compact             |
+| <p>.metrics                    | 1                   | "snapshot"   | compact             |
+| <p>.metrics.daily              | 1                   | date         | compact             |
 
 The transactions topic has one partition by default so that the ledger sees
 one total order: with more, a holder's own transfers stay in order (key =
@@ -38,5 +39,7 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(name=settings.topic_rejected, partitions=n, config=_delete(30, OUTPUT_MAX_BYTES)),
         TopicSpec(name=settings.topic_dlq, partitions=1, config=_delete(30, OUTPUT_MAX_BYTES)),
         TopicSpec(name=settings.topic_metrics, partitions=1,
+                  config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)}),
+        TopicSpec(name=settings.topic_metrics_daily, partitions=1,
                   config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)}),
     ]

@@ -6,6 +6,7 @@ the tests compare the pipeline against a second implementation.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -92,7 +93,8 @@ class Workload:
 
 
 def make_workload(*, seed: int, batches: int, batch_size: int, transfers: int,
-                  holders: int = 60, invalid_share: float = 0.12) -> Workload:
+                  holders: int = 60, invalid_share: float = 0.12,
+                  clock: Callable[[int], str] | None = None) -> Workload:
     """Mints ``batches`` x ``batch_size`` ducats to the treasury, then a mix of
     valid transfers and each kind of invalid one, all decided by the reference."""
     rng = random.Random(seed)
@@ -124,7 +126,8 @@ def make_workload(*, seed: int, batches: int, batch_size: int, transfers: int,
             for d in ids:
                 owned.remove(frm, d)
                 owned.add(to, d)
-        out.append((frm.encode(), orjson.dumps({"transactionId": tx, "timestamp": TS, "from": frm,
+        out.append((frm.encode(), orjson.dumps({"transactionId": tx, "timestamp": clock(i) if clock else TS,
+                                                "from": frm,
                                                 "to": to, "ducatIds": ids, "metadata": {"i": i}})))
     return Workload(mints=mints, transfers=out, reference=ref, invalid_kinds=kinds)
 

@@ -43,8 +43,11 @@ def _storage(conn: psycopg.Connection) -> str | None:
 
 def ensure_month_partitions(conn: psycopg.Connection, months: list[dt.date]) -> None:
     """Native storage only: create the monthly partitions that ``months`` fall in."""
+    history = conn.execute("SELECT to_regclass('metric_history')").fetchone() != (None,)
     for month in sorted(set(months)):
         conn.execute("SELECT ducats_ensure_month_partition(%s)", [month])
+        if history:
+            conn.execute("SELECT ducats_ensure_month_partition_of('metric_history', %s)", [month])
 
 
 def months_around(today: dt.date, *, before: int = 1, after: int = MONTHS_AHEAD) -> list[dt.date]:

@@ -1,0 +1,192 @@
+"""Supply, circulation, holders and velocity, as exact per-partition partials.
+
+Each partition of the accepted log is folded into one :class:`PartitionMetrics`
+record. Every field is a sum over that partition's events, so the global
+figures are the sums of the partials (:func:`merge`), whichever worker owns
+which partition. Each record remembers the last ledger ``seq`` it applied: an
+event at or below it is a redelivery (a crash replay, an aborted outbox
+transaction seen by a read_uncommitted consumer) and is skipped, so every
+accepted event counts exactly once.
+
+Velocity windows are **tumbling windows in event time**: a transfer's moves
+(its ducat count) fall in the window ``[k*W, (k+1)*W)`` that holds its own
+``timestamp``, for W = 60 s, 3600 s and 86400 s. Velocity of a window is its
+moves divided by the circulating supply at the time the snapshot is taken.
+Each partition keeps the last ``KEEP[W]`` windows before its own watermark
+(the latest event time it has seen); an event older than that horizon still
+counts in the totals but in no window (``late`` counts them).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+WINDOWS: dict[str, int] = {"1m": 60, "1h": 3600, "1d": 86400}
+KEEP: dict[str, int] = {"1m": 180, "1h": 72, "1d": 35}   # 3 hours, 3 days, 5 weeks
+
+
+def epoch(ts: str) -> int:
+    """RFC 3339 -> whole seconds since the epoch (the ledger checked the format)."""
+    return int(dt.datetime.fromisoformat(ts).timestamp())
+
+
+@dataclass(slots=True, kw_only=True)
+class PartitionMetrics:
+    seq: int = 0            # last ledger seq applied from this partition
+    events: int = 0         # accepted events applied (mints + transfers)
+    mints: int = 0
+    supply: int = 0         # ducats minted
+    circulation: int = 0    # ducats held outside the treasury set (a partial: may be negative)
+    holders: int = 0        # holders with a positive balance (a partial: may be negative)
+    transfers: int = 0
+    moves: int = 0          # ducats moved by transfers
+    impact: float = 0.0     # sum of consciousnessImpact
+    late: int = 0           # transfers older than every kept window
+    edges: int = 0          # distinct holder-to-holder edges
+    watermark: int = 0      # latest event time seen, epoch seconds
+    windows: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in WINDOWS})
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes | None) -> PartitionMetrics:
+        return cls() if not raw else cls(**orjson.loads(raw))
+
+
+def apply(pm: PartitionMetrics, event: Mapping[str, Any], treasury: frozenset[str],
+          new_edge_seqs: frozenset[int] = frozenset()) -> bool:
+    """Fold one accepted event (MintAccepted or TransferAccepted) into ``pm``.
+
+    ``new_edge_seqs`` are the seqs of transfers that created an edge (see
+    ducats.domain.network: an edge's ``first_seq``). Returns False, changing
+    nothing, when the event was already applied."""
+    seq = event["seq"]
+    if seq <= pm.seq:
+        return False
+    pm.seq, pm.events = seq, pm.events + 1
+    when = epoch(event["timestamp"])
+    pm.watermark = max(pm.watermark, when)
+    if "mintId" in event:
+        _apply_mint(pm, event, treasury)
+    else:
+        _apply_transfer(pm, event, treasury, when)
+        pm.edges += seq in new_edge_seqs
+    return True
+
+
+def _apply_mint(pm: PartitionMetrics, e: Mapping[str, Any], treasury: frozenset[str]) -> None:
+    n = e["count"]
+    pm.mints += 1
+    pm.supply += n
+    if e["holder"] not in treasury:
+        pm.circulation += n
+    if e.get("holderBalance") == n:   # the holder had nothing before this mint
+        pm.holders += 1
+
+
+def _apply_transfer(pm: PartitionMetrics, e: Mapping[str, Any], treasury: frozenset[str], when: int) -> None:
+    n = e["ducatCount"]
+    pm.transfers += 1
+    pm.moves += n
+    pm.impact = round(pm.impact + e["consciousnessImpact"], 6)
+    pm.circulation += n * ((e["to"] not in treasury) - (e["from"] not in treasury))
+    pm.holders += (e.get("toBalance") == n) - (e.get("fromBalance") == 0)
+    counted = False
+    for name, width in WINDOWS.items():
+        start = when - when % width
+        if start >= pm.watermark - pm.watermark % width - (KEEP[name] - 1) * width:
+            slot = pm.windows[name]
+            slot[str(start)] = slot.get(str(start), 0) + n
+            counted = True
+    if not counted:
+        pm.late += 1
+    _prune(pm)
+
+
+def _prune(pm: PartitionMetrics) -> None:
+    for name, width in WINDOWS.items():
+        horizon = pm.watermark - pm.watermark % width - (KEEP[name] - 1) * width
+        slot = pm.windows[name]
+        if len(slot) > KEEP[name]:
+            for start in [s for s in slot if int(s) < horizon]:
+                del slot[start]
+
+
+SUMMED = ("events", "mints", "supply", "circulation", "holders", "transfers", "moves", "late", "edges")
+
+
+def merge(partials: Iterable[PartitionMetrics]) -> dict[str, Any]:
+    """The global figures: sums of the partials, windows summed per start."""
+    out: dict[str, Any] = {k: 0 for k in SUMMED}
+    out.update(impact=0.0, watermark=0, windows={k: {} for k in WINDOWS})
+    for pm in partials:
+        for k in SUMMED:
+            out[k] += getattr(pm, k)
+        out["impact"] = round(out["impact"] + pm.impact, 6)
+        out["watermark"] = max(out["watermark"], pm.watermark)
+        for name, slot in pm.windows.items():
+            total = out["windows"][name]
+            for start, moves in slot.items():
+                total[start] = total.get(start, 0) + moves
+    return out
+
+
+def velocity(merged: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per window size: the current window (holding the watermark) and the
+    last complete one, with moves and velocity = moves / circulation."""
+    circulation, wm = merged["circulation"], merged["watermark"]
+    out: dict[str, dict[str, Any]] = {}
+    for name, width in WINDOWS.items():
+        current = wm - wm % width
+        slot = merged["windows"][name]
+        cur, prev = slot.get(str(current), 0), slot.get(str(current - width), 0)
+        out[name] = {
+            "windowStart": _iso(current), "moves": cur, "velocity": _ratio(cur, circulation),
+            "previousWindowStart": _iso(current - width), "previousMoves": prev,
+            "previousVelocity": _ratio(prev, circulation),
+        }
+    return out
+
+
+def _ratio(moves: int, circulation: int) -> float:
+    return round(moves / circulation, 6) if circulation > 0 else 0.0
+
+
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+def build_snapshot(*, partials: Mapping[int, PartitionMetrics], census: Mapping[str, Mapping[str, int]],
+                   top: Iterable[tuple[str, int]], active_edges: int, now: str) -> dict[str, Any]:
+    """The snapshot document (README, "Metric formats"), without its version.
+
+    ``position.seq`` is the highest ledger seq applied; ``position.complete``
+    says whether every accepted event up to it is counted (seqs are gapless,
+    so that is ``events == seq``)."""
+    merged = merge(partials.values())
+    seq = max((pm.seq for pm in partials.values()), default=0)
+    return {
+        "generatedAt": now,
+        "position": {"seq": seq, "events": merged["events"], "complete": merged["events"] == seq,
+                     "partitions": {str(p): pm.seq for p, pm in sorted(partials.items())}},
+        **{k: merged[k] for k in ("supply", "circulation", "holders", "mints", "transfers", "moves", "late")},
+        "impact": merged["impact"],
+        "watermark": _iso(merged["watermark"]) if merged["watermark"] else None,
+        "velocity": velocity(merged),
+        "network": {"edges": merged["edges"], "activeConnections": active_edges},
+        "topCirculating": [{"ducatId": d, "transfers": n} for d, n in top],
+        "temperature": dict(census.get("temperature", {})),
+        "consciousness": {"stages": dict(census.get("stage", {})), "levels": dict(census.get("level", {}))},
+    }
+
+
+def daily_rollups(partials: Iterable[PartitionMetrics], circulation: int) -> list[dict[str, Any]]:
+    """One record per day window kept: its moves and velocity."""
+    merged = merge(partials)
+    return [{"date": _iso(int(start))[:10], "moves": moves, "velocity": _ratio(moves, circulation)}
+            for start, moves in sorted(merged["windows"]["1d"].items(), key=lambda kv: int(kv[0]))]

@@ -1,0 +1,63 @@
+"""What the metrics side reads from and writes to PostgreSQL.
+
+Reads: the current state of moved ducats (for the hot cache) and the ducat
+census (exact counts per temperature, stage and level decile, kept by the
+ledger). Writes: one metric_history row per snapshot and the daily rollups.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from psycopg_pool import AsyncConnectionPool
+
+from schemas.ducat_id import ducat_str
+
+
+async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The stored state of ``ids``: one array query."""
+    if not ids:
+        return []
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            """SELECT id, holder, transfer_count, consciousness_level, temperature::text, last_transfer_at
+               FROM ducats WHERE id = ANY(%s::bigint[])""", [list(ids)])
+        rows = await cur.fetchall()
+    return [{"ducatId": ducat_str(r[0]), "transfers": r[2], "holder": r[1], "level": r[3],
+             "temperature": r[4], "lastTransferAt": None if r[5] is None else r[5].isoformat()} for r in rows]
+
+
+async def census(pool: AsyncConnectionPool) -> dict[str, dict[str, int]]:
+    """{dimension: {bucket: ducats}} from ducat_census; empty before that table exists."""
+    async with pool.connection() as conn:
+        if (await (await conn.execute("SELECT to_regclass('ducat_census')")).fetchone()) == (None,):
+            return {}
+        rows = await (await conn.execute("SELECT dimension, bucket, ducats FROM ducat_census")).fetchall()
+    out: dict[str, dict[str, int]] = {}
+    for dimension, bucket, n in rows:
+        out.setdefault(dimension, {})[bucket] = int(n)
+    return out
+
+
+async def save_history(pool: AsyncConnectionPool, snapshot: Mapping[str, Any],
+                       daily: Sequence[Mapping[str, Any]]) -> None:
+    """One metric_history row for this snapshot, and upserts of the changed days."""
+    v = snapshot["velocity"]
+    ts = dt.datetime.fromisoformat(snapshot["generatedAt"])
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT ducats_ensure_month_partition_of('metric_history', %s)", [ts.date()])
+        await conn.execute(
+            """INSERT INTO metric_history (ts, seq, supply, circulation, holders, transfers, moves,
+                                           velocity_1m, velocity_1h, velocity_1d, snapshot)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [ts, snapshot["position"]["seq"], snapshot["supply"], snapshot["circulation"],
+             snapshot["holders"], snapshot["transfers"], snapshot["moves"], v["1m"]["velocity"],
+             v["1h"]["velocity"], v["1d"]["velocity"], orjson.dumps(snapshot).decode()])
+        if daily:
+            await conn.execute(
+                """INSERT INTO daily_metrics (date, metrics)
+                   SELECT d, m::jsonb FROM unnest(%s::date[], %s::text[]) AS t(d, m)
+                   ON CONFLICT (date) DO UPDATE SET metrics = excluded.metrics, updated_at = now()""",
+                [[d["date"] for d in daily], [orjson.dumps(d).decode() for d in daily]])

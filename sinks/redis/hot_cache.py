@@ -1,0 +1,107 @@
+"""The hot cache in Redis: the most active ducats, the last hour of
+transactions, and the active network connections. Every write is idempotent
+(absolute values, members keyed by id), so a replayed batch changes nothing.
+
+Keys (``<p>`` = DUCATS_TOPIC_PREFIX) and their bounds:
+
+| key | type | content | bound |
+|---|---|---|---|
+| ``<p>:hot:ducats`` | ZSET | ducat id -> transfer count | DUCATS_HOT_DUCATS (10,000) most active |
+| ``<p>:hot:ducat`` | HASH | ducat id -> JSON details | same members as the ZSET |
+| ``<p>:hot:tx`` | ZSET | transactionId -> event time (epoch s) | last hour before the watermark, at most DUCATS_HOT_TRANSACTIONS |
+| ``<p>:hot:tx:data`` | HASH | transactionId -> JSON summary | same members |
+| ``<p>:hot:edges`` | ZSET | "from→to" -> last event time | last hour, at most DUCATS_HOT_EDGES |
+| ``<p>:hot:edges:data`` | HASH | "from→to" -> JSON {weight, transfers} | same members |
+
+At the defaults that is about 10k x 150 B + 100k x 200 B + 10k x 120 B, under
+25 MB, well inside Redis's maxmemory (REDIS_MAXMEMORY, 1 GB).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from ducats.domain.network import Edge
+from ducats.settings import Settings
+
+HOUR = 3600
+
+# Add members with absolute scores, keep the top N, drop the details of the evicted.
+_KEEP_TOP = """
+for i = 1, #ARGV - 1, 3 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+end
+local n = tonumber(ARGV[#ARGV])
+local extra = redis.call('ZCARD', KEYS[1]) - n
+if extra > 0 then
+  local gone = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+  for i = 1, #gone, 5000 do
+    redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 4999, #gone)))
+  end
+end
+return extra
+"""
+
+# Add members scored by time, then drop those older than the horizon or beyond the cap.
+_KEEP_RECENT = """
+for i = 1, #ARGV - 2, 3 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+end
+local horizon, cap = ARGV[#ARGV - 1], tonumber(ARGV[#ARGV])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. horizon)
+local extra = redis.call('ZCARD', KEYS[1]) - #old - cap
+if extra > 0 then
+  local more = redis.call('ZRANGE', KEYS[1], #old, #old + extra - 1)
+  for _, m in ipairs(more) do table.insert(old, m) end
+end
+for i = 1, #old, 5000 do
+  local last = math.min(i + 4999, #old)
+  redis.call('ZREM', KEYS[1], unpack(old, i, last))
+  redis.call('HDEL', KEYS[2], unpack(old, i, last))
+end
+return #old
+"""
+
+
+class HotCache:
+    def __init__(self, *, settings: Settings, client: aioredis.Redis) -> None:
+        self.settings = settings
+        self.key = settings.redis_key
+        self._top = client.register_script(_KEEP_TOP)
+        self._recent = client.register_script(_KEEP_RECENT)
+
+    async def record_ducats(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """rows: current state of moved ducats (ducatId, transfers, holder, ...)."""
+        args: list[Any] = []
+        for r in rows:
+            args += [r["transfers"], r["ducatId"], orjson.dumps(r)]
+        if args:
+            await self._top(keys=[self.key("hot", "ducats"), self.key("hot", "ducat")],
+                            args=[*args, self.settings.hot_ducats])
+
+    async def record_transactions(self, events: Iterable[Mapping[str, Any]], *, when: Mapping[int, int],
+                                  watermark: int) -> None:
+        args: list[Any] = []
+        for e in events:
+            if "transactionId" in e:
+                summary = {k: e[k] for k in ("seq", "transactionId", "timestamp", "from", "to", "ducatCount",
+                                             "consciousnessImpact")}
+                args += [when[e["seq"]], e["transactionId"], orjson.dumps(summary)]
+        if args:
+            await self._recent(keys=[self.key("hot", "tx"), self.key("hot", "tx", "data")],
+                               args=[*args, watermark - HOUR, self.settings.hot_transactions])
+
+    async def record_edges(self, edges: Mapping[str, Edge], *, when: Mapping[str, int], watermark: int) -> None:
+        args: list[Any] = []
+        for key, edge in edges.items():
+            args += [when[key], key, orjson.dumps({"weight": edge.weight, "transfers": edge.transfers,
+                                                    "lastTimestamp": edge.last_ts})]
+        if args:
+            await self._recent(keys=[self.key("hot", "edges"), self.key("hot", "edges", "data")],
+                               args=[*args, watermark - HOUR, self.settings.hot_edges])

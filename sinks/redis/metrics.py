@@ -1,0 +1,61 @@
+"""The metric snapshot in Redis, and the per-partition partials it is built from.
+
+Keys (``<p>`` is DUCATS_TOPIC_PREFIX, ``ducats`` by default):
+
+- ``<p>:metrics:partials``  HASH  partition number -> PartitionMetrics JSON
+- ``<p>:metrics:partials:seq`` HASH partition number -> the seq of that JSON
+- ``<p>:metrics:snapshot``  STRING  the snapshot JSON (README, "Metric formats")
+- ``<p>:metrics:snapshot:version`` STRING  the snapshot's version number
+
+A partial is only ever replaced by one with a higher or equal seq (a Lua
+compare-and-set), so a worker that recovers a partition from its changelog
+never moves the snapshot backwards while it catches up.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from ducats.domain.metrics import PartitionMetrics
+from ducats.settings import Settings
+
+_CAS = """
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and tonumber(cur) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+class MetricStore:
+    def __init__(self, *, settings: Settings, client: aioredis.Redis) -> None:
+        self.client = client
+        self.partials_key = settings.redis_key("metrics", "partials")
+        self.seqs_key = settings.redis_key("metrics", "partials", "seq")
+        self.snapshot_key = settings.redis_key("metrics", "snapshot")
+        self.version_key = settings.redis_key("metrics", "snapshot", "version")
+        self._cas = client.register_script(_CAS)
+
+    async def write_partial(self, partition: int, pm: PartitionMetrics) -> bool:
+        """Store ``pm`` unless Redis already holds a later one for ``partition``."""
+        done = await self._cas(keys=[self.partials_key, self.seqs_key],
+                               args=[str(partition), pm.seq, pm.to_json()])
+        return bool(done)
+
+    async def read_partials(self) -> dict[int, PartitionMetrics]:
+        raw = await self.client.hgetall(self.partials_key)
+        return {int(k): PartitionMetrics.from_json(v) for k, v in raw.items()}
+
+    async def replace_snapshot(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        """Give ``snapshot`` the next version and replace the stored one atomically."""
+        version = await self.client.incr(self.version_key)
+        snapshot = {"version": version, **snapshot}
+        await self.client.set(self.snapshot_key, orjson.dumps(snapshot))
+        return snapshot
+
+    async def read_snapshot(self) -> dict[str, Any] | None:
+        raw = await self.client.get(self.snapshot_key)
+        return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]

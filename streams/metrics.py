@@ -1,0 +1,177 @@
+"""Metric agents over the accepted log, and the snapshot publisher.
+
+The agent is thin: per batch of one partition's accepted events it folds them
+into that partition's metrics record and its network edges (pure functions in
+ducats.domain), writes both tables once (one changelog record per key), and
+hands the results to the Redis and Postgres sinks. Batches come from
+``take_events`` on an agent with one actor per partition, so a batch never
+mixes partitions and each table write goes to its source partition's changelog.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import mode
+import orjson
+import redis.asyncio as aioredis
+from psycopg_pool import AsyncConnectionPool
+
+from ducats.domain import metrics as m
+from ducats.domain.network import Edge, fold_edges
+from ducats.logs import get_logger
+from ducats.settings import Settings
+from schemas.ducat_id import ducat_ints
+from sinks.postgres import metrics as pg
+from sinks.redis.hot_cache import HotCache
+from sinks.redis.metrics import MetricStore
+
+log = get_logger(__name__)
+
+
+class Resources(mode.Service):
+    """Redis and Postgres clients of a worker: opened before the agents start,
+    closed after they stop (the app's first dependency)."""
+
+    redis: aioredis.Redis
+    pool: AsyncConnectionPool
+    store: MetricStore
+    hot: HotCache
+
+    def __init__(self, *, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        # Created here, not in __init__: the pool needs the running event loop.
+        self.redis = aioredis.Redis.from_url(self.settings.redis_url)
+        await self.redis.ping()
+        self.pool = AsyncConnectionPool(self.settings.database_url, min_size=1, max_size=4, open=False,
+                                        kwargs={"options": "-c timezone=UTC"})
+        await self.pool.open(wait=True, timeout=30)
+        self.store = MetricStore(settings=self.settings, client=self.redis)
+        self.hot = HotCache(settings=self.settings, client=self.redis)
+
+    async def on_stop(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+
+
+def _write(table: faust.Table, partition: int, key: str, value: bytes) -> None:
+    """Set ``key`` and send its changelog record to ``partition``.
+
+    Table.__setitem__ takes the partition from the current event, which a
+    batch from take_events does not set; the actor's partition is the same one."""
+    table.data[key] = value
+    table.send_changelog(partition, key, value)
+
+
+async def process_batch(*, partition: int, events: Sequence[dict[str, Any]], metrics_table: faust.Table,
+                        edges_table: faust.Table, res: Resources) -> int:
+    """Fold one partition's batch; returns how many events were new."""
+    s = res.settings
+    edges = {}
+    for e in events:
+        if "transactionId" in e:
+            key = f"{e['from']}\u2192{e['to']}"
+            if key not in edges:
+                edges[key] = Edge.from_json(edges_table.data.get(key))
+    changed = fold_edges(edges, events)
+    new_edge_seqs = frozenset(edges[k].first_seq for k in changed)
+    pm = m.PartitionMetrics.from_json(metrics_table.data.get(f"p{partition}"))
+    fresh = [e for e in events if m.apply(pm, e, s.treasury_set, new_edge_seqs)]
+    for key in changed:
+        _write(edges_table, partition, key, edges[key].to_json())
+    if fresh:
+        _write(metrics_table, partition, f"p{partition}", pm.to_json())
+    await res.store.write_partial(partition, pm)
+    await _hot_cache(res, events, {k: edges[k] for k in changed}, pm.watermark)
+    return len(fresh)
+
+
+async def _hot_cache(res: Resources, events: Sequence[dict[str, Any]], edges: dict[str, Edge],
+                     watermark: int) -> None:
+    when = {e["seq"]: m.epoch(e["timestamp"]) for e in events}
+    moved = sorted({i for e in events if "ducatIds" in e for i in ducat_ints(e["ducatIds"])})
+    await res.hot.record_ducats(await pg.moved_ducats(res.pool, moved))
+    await res.hot.record_transactions(events, when=when, watermark=watermark)
+    await res.hot.record_edges(edges, when={k: m.epoch(v.last_ts) for k, v in edges.items()}, watermark=watermark)
+
+
+class SnapshotPublisher:
+    """Merges the partials into the Redis snapshot, publishes it and the daily
+    rollups. Runs on the leader worker only."""
+
+    def __init__(self, *, settings: Settings, res: Resources, metrics_topic: faust.TopicT,
+                 daily_topic: faust.TopicT) -> None:
+        self.settings, self.res = settings, res
+        self.metrics_topic, self.daily_topic = metrics_topic, daily_topic
+        self.last_seqs: dict[int, int] | None = None
+        self.last_full = 0.0
+        self.published_days: dict[str, dict[str, Any]] = {}
+
+    async def tick(self, now: float) -> dict[str, Any] | None:
+        """Refresh when a partial moved, and at least every snapshot_interval."""
+        partials = await self.res.store.read_partials()
+        seqs = {p: pm.seq for p, pm in partials.items()}
+        due = now - self.last_full >= self.settings.snapshot_interval
+        if seqs == self.last_seqs and not due:
+            return None
+        self.last_seqs = seqs
+        snapshot = await self._replace(partials)
+        if due:
+            self.last_full = now
+            await self._publish(snapshot, partials)
+        return snapshot
+
+    async def _replace(self, partials: dict[int, m.PartitionMetrics]) -> dict[str, Any]:
+        r, key = self.res.redis, self.settings.redis_key
+        top = await r.zrevrange(key("hot", "ducats"), 0, 9, withscores=True)
+        snapshot = m.build_snapshot(
+            partials=partials, census=await pg.census(self.res.pool),
+            top=[(d.decode(), int(n)) for d, n in top], active_edges=await r.zcard(key("hot", "edges")),
+            now=dt.datetime.now(dt.UTC).isoformat())
+        return await self.res.store.replace_snapshot(snapshot)
+
+    async def _publish(self, snapshot: dict[str, Any], partials: dict[int, m.PartitionMetrics]) -> None:
+        days = [d for d in m.daily_rollups(partials.values(), snapshot["circulation"])
+                if self.published_days.get(d["date"]) != d]
+        await self.metrics_topic.send(key=b"snapshot", value=orjson.dumps(snapshot))
+        for d in days:
+            await self.daily_topic.send(key=d["date"].encode(), value=orjson.dumps(d))
+            self.published_days[d["date"]] = d
+        await pg.save_history(self.res.pool, snapshot, days)
+
+
+def register(app: faust.App, settings: Settings, res: Resources) -> None:
+    accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
+    # Values are our own orjson bytes; keys are JSON strings ("p3", "alice→bob").
+    schema = faust.Schema(key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw")
+    metrics_table = app.Table("partition-metrics", schema=schema)
+    edges_table = app.Table("network-edges", schema=schema)
+    publisher = SnapshotPublisher(
+        settings=settings, res=res,
+        metrics_topic=app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw"),
+        daily_topic=app.topic(settings.topic_metrics_daily, key_serializer="raw", value_serializer="raw"))
+
+    @app.agent(accepted, isolated_partitions=True)
+    async def fold_accepted(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.metrics_batch, within=0.05):
+            partition = batch[-1].message.partition
+            events = [orjson.loads(ev.value) for ev in batch]
+            new = await process_batch(partition=partition, events=events, metrics_table=metrics_table,
+                                      edges_table=edges_table, res=res)
+            log.debug("metrics.batch", partition=partition, events=len(events), new=new)
+
+    @app.timer(0.1, on_leader=True)
+    async def refresh_snapshot() -> None:
+        await publisher.tick(asyncio.get_running_loop().time())
+
+    @app.timer(5.0)
+    async def rewrite_partials() -> None:
+        # Heals a Redis that restarted empty: each worker re-sends its own partitions.
+        for key, raw in list(metrics_table.data.items()):
+            await res.store.write_partial(int(str(key)[1:]), m.PartitionMetrics.from_json(raw))
