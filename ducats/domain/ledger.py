@@ -19,14 +19,22 @@ A transfer is checked in this order, and the first failing rule is its reason:
 Otherwise all of its ducats move to ``to`` at once and it gets the next ledger
 sequence number. A mint whose mintId was seen before is a redelivery and is
 ignored; a mint whose ducats already exist is a conflict for the dead-letter topic.
+
+Every ducat a transfer moves also evolves by the consciousness model
+(ducats.domain.consciousness), in the same log order: :meth:`LedgerBatch.finish`
+then settles the batch's temperatures against its watermark and counts the
+census deltas.
 """
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
 
-from ducats.domain.consciousness import transfer_impact
+from ducats.domain.consciousness import (CENSUS_DIMENSIONS, MINTED, DucatState, Memory, Move, evolve, temperature_of,
+                                         transfer_impact)
 from schemas.models import MAX_REJECTED_IDS as OFFENDING_IDS_SHOWN
 from schemas.models import RejectReason as Reject
 
@@ -52,14 +60,7 @@ class Rejected:
     ducats: tuple[int, ...] = ()
 
 
-@dataclass(slots=True)
-class DucatChange:
-    """Net effect of the batch on one ducat."""
-
-    holder: str
-    moves: int
-    last_seq: int
-    last_ts: str
+CensusKey = tuple[str, str]  # (dimension, bucket) of the ducat_census table
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,6 +70,10 @@ class LedgerBatch:
     ``holders`` maps each ducat that the batch's transfers name, and that
     exists, to its holder. ``referenced`` is the sorted list of every ducat the
     transfers name, so a mint only materialises the ducats someone uses.
+    ``states`` holds the stored consciousness of those ducats (a ducat missing
+    there starts fresh); ``watermark`` is the latest accepted event time so far.
+    ``changes`` ends up with the evolved state of every ducat the batch moved,
+    ``memories`` with the memories they left, in log order.
     """
 
     holders: dict[int, str]
@@ -77,7 +82,11 @@ class LedgerBatch:
     seen_mints: set[str]
     taken_mint_ids: set[str] = field(default_factory=set)  # mints whose range already has ducats
     last_seq: int = 0
-    changes: dict[int, DucatChange] = field(default_factory=dict)
+    states: dict[int, DucatState] = field(default_factory=dict)
+    watermark: dt.datetime | None = None
+    changes: dict[int, DucatState] = field(default_factory=dict)
+    memories: list[Memory] = field(default_factory=list)
+    census: Counter[CensusKey] = field(default_factory=Counter)
     minted_ranges: list[tuple[int, int]] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)  # ducats per holder, for the holders named
     changed_balances: set[str] = field(default_factory=set)
@@ -87,7 +96,12 @@ class LedgerBatch:
         self.changed_balances.add(holder)
         return balance
 
-    def apply_mint(self, *, mint_id: str, lo: int, hi: int, holder: str) -> tuple[MintOutcome, int]:
+    def _advance(self, at: dt.datetime) -> None:
+        if self.watermark is None or at > self.watermark:
+            self.watermark = at
+
+    def apply_mint(self, *, mint_id: str, lo: int, hi: int, holder: str,
+                   at: dt.datetime) -> tuple[MintOutcome, int]:
         """Mint ducats lo..hi (inclusive) to ``holder``; returns (outcome, seq or 0)."""
         if mint_id in self.seen_mints:
             return MintOutcome.REDELIVERED, 0
@@ -99,11 +113,14 @@ class LedgerBatch:
         for i in self.referenced[start:stop]:
             self.holders[i] = holder
         self._credit(holder, hi - lo + 1)
+        for key in zip(CENSUS_DIMENSIONS, MINTED, strict=True):
+            self.census[key] += hi - lo + 1
+        self._advance(at)
         self.last_seq += 1
         return MintOutcome.APPLIED, self.last_seq
 
     def apply_transfer(self, *, transaction_id: str, sender: str, receiver: str,
-                       ducats: list[int], ts: str) -> Accepted | Rejected:
+                       ducats: list[int], at: dt.datetime) -> Accepted | Rejected:
         """Apply one transfer atomically, or say why not (see the module docstring)."""
         if transaction_id in self.seen_transactions:
             return Rejected(reason=Reject.DUPLICATE_TRANSACTION,
@@ -113,17 +130,31 @@ class LedgerBatch:
         if rejected is not None:
             return rejected
         self.last_seq += 1
-        for d in ducats:
-            self.holders[d] = receiver
-            change = self.changes.get(d)
-            if change is None:
-                self.changes[d] = DucatChange(receiver, 1, self.last_seq, ts)
-            else:
-                change.holder, change.moves, change.last_seq, change.last_ts = (
-                    receiver, change.moves + 1, self.last_seq, ts)
+        self._advance(at)
         n = len(ducats)
-        return Accepted(seq=self.last_seq, impact=transfer_impact(n),
+        move = Move(self.last_seq, sender, receiver, n, transfer_impact(n), at)
+        holders, changes, memories = self.holders, self.changes, self.memories
+        for d in ducats:  # the hot path: keep it to dict updates and one evolve()
+            holders[d] = receiver
+            st = changes.get(d)
+            if st is None:
+                st = changes[d] = self.states.get(d) or DucatState(id=d, holder=sender)
+            memory = evolve(st, move)
+            if memory is not None:
+                memories.append(memory)
+        return Accepted(seq=self.last_seq, impact=move.impact,
                         from_balance=self._credit(sender, -n), to_balance=self._credit(receiver, n))
+
+    def finish(self) -> None:
+        """After the last event: each moved ducat's temperature at the batch's
+        watermark, and the census deltas of every ducat the batch changed."""
+        census = self.census
+        for st in self.changes.values():
+            st.temperature = temperature_of(st.last_at, self.watermark)
+            for dimension, was, now in zip(CENSUS_DIMENSIONS, st.origin, st.buckets(), strict=True):
+                if was != now:
+                    census[dimension, was] -= 1
+                    census[dimension, now] += 1
 
     def _check(self, sender: str, receiver: str, ducats: list[int]) -> Rejected | None:
         if sender == receiver:

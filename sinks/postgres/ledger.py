@@ -3,10 +3,12 @@
 For each batch of input records it, in ONE database transaction:
 skips records whose offsets are already applied, decodes the rest (bad ones
 become dead letters), loads the state the batch needs in a few array queries,
-runs the pure ledger rules (ducats.domain.ledger) in log order, and writes
-mints, transactions, holder changes, outbox records and the new input offsets.
-Nothing is written per event; the only per-event work is decoding and a dict
-update.
+runs the pure ledger rules (ducats.domain.ledger) in log order, which also
+evolve the consciousness of every ducat moved (ducats.domain.consciousness),
+and writes mints, transactions, ducat changes, memories, census deltas, outbox
+records, the new input offsets and the event-time watermark. Nothing is written
+per event; the only per-event work is decoding, dict updates and one evolve()
+per ducat moved.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from schemas.ducat_id import ducat_str
 from schemas.errors import InvalidEvent
 from schemas.models import DeadLetterReason, MintAccepted, MintBatch, Transfer, TransferAccepted, TransferRejected
 from sinks.base import Sink
+from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
 
 
@@ -50,8 +53,8 @@ class BatchReport:
 
 @dataclass(slots=True)
 class _Decoded:
-    mints: list[tuple[InputRecord, MintBatch]] = field(default_factory=list)
-    transfers: list[tuple[InputRecord, Transfer, list[int]]] = field(default_factory=list)
+    mints: list[tuple[InputRecord, MintBatch, dt.datetime]] = field(default_factory=list)
+    transfers: list[tuple[InputRecord, Transfer, list[int], dt.datetime]] = field(default_factory=list)
     outbox: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
 
 
@@ -62,6 +65,17 @@ def parse_ducat(ducat_id: str) -> int:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
+
+
+def event_time(timestamp: str) -> dt.datetime:
+    """An event's RFC 3339 timestamp as an aware datetime (microseconds; the
+    schema allows more digits, which are dropped). One the schema lets through
+    but that is no real instant (February 30th, a leap second) is invalid."""
+    try:
+        return dt.datetime.fromisoformat(timestamp.upper())
+    except ValueError as exc:
+        raise InvalidEvent(reason=DeadLetterReason.SCHEMA_VIOLATION,
+                           detail=f"timestamp {timestamp!r} is not a valid instant: {exc}") from None
 
 
 class LedgerSink(Sink[InputRecord]):
@@ -111,11 +125,12 @@ class LedgerSink(Sink[InputRecord]):
         for r in fresh:
             offsets[(r.topic, r.partition)] = max(offsets.get((r.topic, r.partition), 0), r.offset + 1)
         async with self.conn.transaction(), self.conn.cursor() as cur:
-            await cur.execute("SELECT last_seq FROM ledger_state FOR UPDATE")
-            last_seq = (await cur.fetchone())[0]  # type: ignore[index]
-            ledger = await self._load(cur, decoded, last_seq)
+            await cur.execute("SELECT last_seq, watermark FROM ledger_state FOR UPDATE")
+            last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
+            ledger = await self._load(cur, decoded, last_seq, watermark)
             await self._apply_and_write(cur, decoded, ledger, report)
-            await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets)
+            await cq.cool_and_count(cur, census=ledger.census, previous=watermark, watermark=ledger.watermark)
+            await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
         self.offsets = offsets
         report.last_seq = ledger.last_seq
         return report
@@ -125,10 +140,11 @@ class LedgerSink(Sink[InputRecord]):
         for rec in records:
             try:
                 if rec.topic == self.settings.topic_mints:
-                    out.mints.append((rec, codec.decode_mint(rec.value)))
+                    m = codec.decode_mint(rec.value)
+                    out.mints.append((rec, m, event_time(m.timestamp)))
                 else:
                     t = codec.decode_transfer(rec.value)
-                    out.transfers.append((rec, t, [parse_ducat(d) for d in t.ducat_ids]))
+                    out.transfers.append((rec, t, [parse_ducat(d) for d in t.ducat_ids], event_time(t.timestamp)))
             except InvalidEvent as exc:
                 self._dead_letter(out, rec, exc, report)
         return out
@@ -138,26 +154,32 @@ class LedgerSink(Sink[InputRecord]):
         out.outbox.append((self.settings.topic_dlq, rec.key, letter.to_json()))
         report.dead_letters += 1
 
-    async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int) -> LedgerBatch:
-        referenced = sorted({i for _, _, ids in d.transfers for i in ids})
-        mint_ranges = [(m.mint_id, *_range(m)) for _, m in d.mints]
+    async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int,
+                    watermark: dt.datetime | None) -> LedgerBatch:
+        referenced = sorted({i for _, _, ids, _ in d.transfers for i in ids})
+        mint_ranges = [(m.mint_id, *_range(m)) for _, m, _ in d.mints]
+        holders, states = await q.load_holders(cur, referenced)
         return LedgerBatch(
-            holders=await q.load_holders(cur, referenced),
+            holders=holders,
+            states=states,
             referenced=referenced,
-            seen_transactions=await q.load_seen(cur, "transaction_ids", [t.transaction_id for _, t, _ in d.transfers]),
-            seen_mints=await q.load_seen(cur, "mints", [m.mint_id for _, m in d.mints]),
+            seen_transactions=await q.load_seen(cur, "transaction_ids",
+                                                [t.transaction_id for _, t, _, _ in d.transfers]),
+            seen_mints=await q.load_seen(cur, "mints", [m.mint_id for _, m, _ in d.mints]),
             taken_mint_ids=await q.load_taken_mints(cur, mint_ranges),
             last_seq=last_seq,
+            watermark=watermark,
             balances=await q.load_balances(cur, sorted(
-                {m.holder for _, m in d.mints} | {h for _, t, _ in d.transfers for h in (t.sender, t.receiver)})),
+                {m.holder for _, m, _ in d.mints} | {h for _, t, _, _ in d.transfers for h in (t.sender, t.receiver)})),
         )
 
     async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
                                report: BatchReport) -> None:
         s, applied_at = self.settings, now_iso()
         mint_rows, tx_rows, id_rows = [], [], []
-        for rec, m in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
-            outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=_range(m)[0], hi=_range(m)[1], holder=m.holder)
+        for rec, m, at in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
+            outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=_range(m)[0], hi=_range(m)[1], holder=m.holder,
+                                             at=at)
             if outcome is MintOutcome.APPLIED:
                 mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
                 d.outbox.append((s.topic_accepted, m.holder.encode(),
@@ -167,10 +189,10 @@ class LedgerSink(Sink[InputRecord]):
             elif outcome is MintOutcome.CONFLICT:
                 self._dead_letter(d, rec, InvalidEvent(
                     reason=DeadLetterReason.MINT_CONFLICT, detail=f"ducats of mint {m.mint_id} already exist"), report)
-        for _rec, t, ids in d.transfers:
+        for _rec, t, ids, at in d.transfers:
             known = t.transaction_id in ledger.seen_transactions
             result = ledger.apply_transfer(transaction_id=t.transaction_id, sender=t.sender,
-                                           receiver=t.receiver, ducats=ids, ts=t.timestamp)
+                                           receiver=t.receiver, ducats=ids, at=at)
             if not known:
                 id_rows.append((t.transaction_id, result.seq if isinstance(result, Accepted) else None, t.timestamp))
             if isinstance(result, Accepted):
@@ -185,6 +207,7 @@ class LedgerSink(Sink[InputRecord]):
                     t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
                     rejected_at=applied_at).to_json()))
                 report.rejected += 1
+        ledger.finish()
         await self._write(cur, mint_rows, tx_rows, id_rows, ledger, d.outbox)
 
     async def _write(self, cur: psycopg.AsyncCursor[Any], mint_rows: list[Any], tx_rows: list[Any],
@@ -198,6 +221,7 @@ class LedgerSink(Sink[InputRecord]):
             await q.copy_rows(cur, """COPY transactions (seq, transaction_id, ts, sender, receiver, ducat_ids,
                                       ducat_count, consciousness_impact, metadata, applied_at) FROM STDIN""", tx_rows)
         await q.apply_changes(cur, ledger.changes)
+        await cq.store_memories(cur, ledger.memories)
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
             await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)

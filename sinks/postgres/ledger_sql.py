@@ -6,19 +6,31 @@ into a temporary staging table, and mints are expanded server-side with
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import AsyncCursor
 
-from ducats.domain.ledger import DucatChange
+from ducats.domain.consciousness import DucatState, awareness, decile_of, resonance_of
 
 
-async def load_holders(cur: AsyncCursor[Any], ids: Sequence[int]) -> dict[int, str]:
+async def load_holders(cur: AsyncCursor[Any], ids: Sequence[int]) -> tuple[dict[int, str], dict[int, DucatState]]:
+    """The holder and the stored consciousness of each of ``ids`` that exists."""
     if not ids:
-        return {}
-    await cur.execute("SELECT id, holder FROM ducats WHERE id = ANY(%s::bigint[])", [list(ids)])
-    return {row[0]: row[1] for row in await cur.fetchall()}
+        return {}, {}
+    await cur.execute(
+        """SELECT id, holder, previous_holder, transfer_count, impact_sum, network_hops, consciousness_level,
+                  stage, temperature::text, last_tx_seq, last_transfer_at
+           FROM ducats WHERE id = ANY(%s::bigint[])""", [list(ids)])
+    holders, states = {}, {}
+    for i, holder, prev, count, impact, hops, level, stage, temp, seq, at in await cur.fetchall():
+        holders[i] = holder
+        level = round(level, 6)  # a real: back to the 6-digit value the model stored
+        states[i] = DucatState(id=i, holder=holder, previous_holder=prev, transfer_count=count, impact_sum=impact,
+                               network_hops=hops, level=level, stage=stage, temperature=temp, last_seq=seq or 0,
+                               last_at=at, origin=(temp, str(stage), decile_of(level)))
+    return holders, states
 
 
 async def load_seen(cur: AsyncCursor[Any], table: str, ids: Sequence[str]) -> set[str]:
@@ -67,25 +79,55 @@ async def copy_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequen
             await copy.write_row(row)
 
 
-async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatChange]) -> None:
-    """Move ducats to their new holders: COPY to staging, then one UPDATE ... FROM."""
+async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatState]) -> None:
+    """Write the moved ducats' new holder and consciousness: COPY to staging, then one UPDATE ... FROM.
+
+    The JSONB document is built server-side; ``lastEvolution`` keeps its stored
+    value unless a move of this batch raised the stage."""
     if not changes:
         return
     await cur.execute("""CREATE TEMP TABLE IF NOT EXISTS ducat_changes (
-                             id bigint, holder text, moves int, last_seq bigint, last_at timestamptz)
+                             id bigint, holder text, previous_holder text, transfer_count int,
+                             impact_sum double precision, network_hops int, last_seq bigint, last_at timestamptz,
+                             level double precision, stage smallint, temperature temperature,
+                             aware_self double precision, aware_purpose double precision,
+                             aware_network double precision, resonance double precision, evolved_at text)
                          ON COMMIT DELETE ROWS""")
-    await copy_rows(cur, "COPY ducat_changes (id, holder, moves, last_seq, last_at) FROM STDIN",
-                    ((d, c.holder, c.moves, c.last_seq, c.last_ts) for d, c in changes.items()))
+    await copy_rows(cur, """COPY ducat_changes (id, holder, previous_holder, transfer_count, impact_sum, network_hops,
+                                last_seq, last_at, level, stage, temperature, aware_self, aware_purpose,
+                                aware_network, resonance, evolved_at) FROM STDIN""", staged_rows(changes.values()))
     await cur.execute(
-        """UPDATE ducats AS d SET holder = c.holder, transfer_count = d.transfer_count + c.moves,
-                  last_tx_seq = c.last_seq, last_transfer_at = c.last_at
+        """UPDATE ducats AS d SET holder = c.holder, previous_holder = c.previous_holder,
+                  transfer_count = c.transfer_count, impact_sum = c.impact_sum, network_hops = c.network_hops,
+                  last_tx_seq = c.last_seq, last_transfer_at = c.last_at, consciousness_level = c.level,
+                  stage = c.stage, temperature = c.temperature,
+                  consciousness = jsonb_build_object(
+                      'awareness', jsonb_build_object('self', c.aware_self, 'purpose', c.aware_purpose,
+                                                      'network', c.aware_network),
+                      'evolutionStage', c.stage, 'resonanceFrequency', c.resonance,
+                      'lastEvolution', coalesce(to_jsonb(c.evolved_at), d.consciousness -> 'lastEvolution',
+                                                'null'::jsonb))
            FROM ducat_changes AS c WHERE d.id = c.id""")
 
 
-async def save_position(cur: AsyncCursor[Any], *, last_seq: int,
-                        offsets: dict[tuple[str, int], int]) -> None:
-    """Record the ledger position and the next input offset of each partition."""
-    await cur.execute("UPDATE ledger_state SET last_seq = %s", [last_seq])
+def staged_rows(states: Iterable[DucatState]) -> Iterable[tuple[Any, ...]]:
+    """One ducat_changes row per moved ducat (the awareness is rounded here, for display)."""
+    for st in states:
+        s, p, n = awareness(st.transfer_count, st.impact_sum, st.network_hops)
+        yield (st.id, st.holder, st.previous_holder, st.transfer_count, st.impact_sum, st.network_hops,
+               st.last_seq, st.last_at, st.level, st.stage, st.temperature, round(s, 6), round(p, 6),
+               round(n, 6), resonance_of(st.id, st.level), None if st.evolved_at is None else utc_iso(st.evolved_at))
+
+
+def utc_iso(at: dt.datetime) -> str:
+    """Canonical event time for JSON: UTC, 'Z'."""
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def save_position(cur: AsyncCursor[Any], *, last_seq: int, offsets: dict[tuple[str, int], int],
+                        watermark: dt.datetime | None = None) -> None:
+    """Record the ledger position (last seq, event-time watermark) and the next input offset of each partition."""
+    await cur.execute("UPDATE ledger_state SET last_seq = %s, watermark = %s", [last_seq, watermark])
     if offsets:
         keys = list(offsets)
         await cur.execute(

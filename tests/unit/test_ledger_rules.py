@@ -1,9 +1,14 @@
 """The pure ledger rules (ducats.domain.ledger), no services."""
 from __future__ import annotations
 
+import datetime as dt
+
 from ducats.domain.consciousness import transfer_impact
 from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome, Rejected
 from schemas.models import RejectReason
+
+
+AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def batch(holders: dict[int, str] | None = None, referenced: list[int] | None = None,
@@ -14,7 +19,7 @@ def batch(holders: dict[int, str] | None = None, referenced: list[int] | None = 
 
 
 def move(b: LedgerBatch, tx: str, frm: str, to: str, ids: list[int]) -> Accepted | Rejected:
-    return b.apply_transfer(transaction_id=tx, sender=frm, receiver=to, ducats=ids, ts="2026-01-01T00:00:00Z")
+    return b.apply_transfer(transaction_id=tx, sender=frm, receiver=to, ducats=ids, at=AT)
 
 
 def test_transfer_moves_all_ducats_and_gets_the_next_seq() -> None:
@@ -23,7 +28,8 @@ def test_transfer_moves_all_ducats_and_gets_the_next_seq() -> None:
     assert result == Accepted(seq=42, impact=transfer_impact(2), from_balance=3, to_balance=3)
     assert b.changed_balances == {"a", "b"}
     assert b.holders == {1: "b", 2: "b"}
-    assert {d: (c.holder, c.moves, c.last_seq) for d, c in b.changes.items()} == {1: ("b", 1, 42), 2: ("b", 1, 42)}
+    assert {d: (c.holder, c.transfer_count, c.last_seq) for d, c in b.changes.items()} == {
+        1: ("b", 1, 42), 2: ("b", 1, 42)}
 
 
 def test_transfer_is_all_or_nothing() -> None:
@@ -54,22 +60,22 @@ def test_chained_transfers_in_one_batch_see_each_other() -> None:
     b = batch({1: "a"})
     assert isinstance(move(b, "t1", "a", "b", [1]), Accepted)
     assert isinstance(move(b, "t2", "b", "c", [1]), Accepted)
-    assert b.changes[1].holder == "c" and b.changes[1].moves == 2 and b.changes[1].last_seq == 2
+    assert b.changes[1].holder == "c" and b.changes[1].transfer_count == 2 and b.changes[1].last_seq == 2
 
 
 def test_mint_materialises_only_referenced_ducats_and_detects_conflicts() -> None:
     b = batch(referenced=[5_000_001, 5_000_003, 7_000_001])
-    assert b.apply_mint(mint_id="m5", lo=5_000_001, hi=5_000_010, holder="treasury") == (MintOutcome.APPLIED, 1)
+    assert b.apply_mint(mint_id="m5", lo=5_000_001, hi=5_000_010, holder="treasury", at=AT) == (MintOutcome.APPLIED, 1)
     assert b.balances == {"treasury": 10}
     assert b.holders == {5_000_001: "treasury", 5_000_003: "treasury"}
-    assert b.apply_mint(mint_id="m5", lo=5_000_001, hi=5_000_010, holder="x") == (MintOutcome.REDELIVERED, 0)
-    assert b.apply_mint(mint_id="m5b", lo=5_000_010, hi=5_000_020, holder="x") == (MintOutcome.CONFLICT, 0)
+    assert b.apply_mint(mint_id="m5", lo=5_000_001, hi=5_000_010, holder="x", at=AT) == (MintOutcome.REDELIVERED, 0)
+    assert b.apply_mint(mint_id="m5b", lo=5_000_010, hi=5_000_020, holder="x", at=AT) == (MintOutcome.CONFLICT, 0)
     assert isinstance(move(b, "t1", "treasury", "a", [5_000_003]), Accepted)
 
 
 def test_mint_over_existing_ducats_is_a_conflict() -> None:
     b = batch(taken_mint_ids={"m1"})
-    assert b.apply_mint(mint_id="m1", lo=1, hi=2, holder="t") == (MintOutcome.CONFLICT, 0)
+    assert b.apply_mint(mint_id="m1", lo=1, hi=2, holder="t", at=AT) == (MintOutcome.CONFLICT, 0)
 
 
 def test_impact_is_logarithmic_and_bounded() -> None:
