@@ -70,6 +70,18 @@ async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[To
             for p in sorted(found[n]["partitions"], key=lambda p: p["partition"])]
 
 
+async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """The read_committed end offset of every partition of ``topics``."""
+    tps = await topic_partitions(settings, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+
+
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent producer (acks=all, idempotence on) that batches sends."""
     options: dict[str, object] = dict(

@@ -34,6 +34,11 @@ class WorkerProcess:
         return self
 
     @property
+    def pid(self) -> int:
+        assert self.proc is not None, "start() first"
+        return self.proc.pid
+
+    @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -1,11 +1,11 @@
 """Metric agents over the accepted log, and the snapshot publisher.
 
-The agent is thin: per batch of one partition's accepted events it folds them
-into that partition's metrics record and its network edges (pure functions in
-ducats.domain), writes both tables once (one changelog record per key), and
-hands the results to the Redis and Postgres sinks. Batches come from
-``take_events`` on an agent with one actor per partition, so a batch never
-mixes partitions and each table write goes to its source partition's changelog.
+The agent is thin: it takes batches of accepted events (``take_events``, acked
+only after the batch is processed), splits them by source partition, folds each
+part into that partition's metrics record and its network edges (pure
+functions in ducats.domain), writes each changed table key once, to the
+changelog partition of its source partition, and hands the results to the
+Redis and Postgres sinks.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ducats.settings import Settings
 from schemas.ducat_id import ducat_ints
 from sinks.postgres import metrics as pg
 from sinks.redis.hot_cache import HotCache
-from sinks.redis.metrics import MetricStore
+from sinks.redis.metrics import WORKER, MetricStore
 
 log = get_logger(__name__)
 
@@ -60,7 +60,7 @@ class Resources(mode.Service):
         await self.redis.aclose()
 
 
-def _write(table: faust.Table, partition: int, key: str, value: bytes) -> None:
+def _write(table: faust.Table, partition: int, key: str, value: dict[str, Any]) -> None:
     """Set ``key`` and send its changelog record to ``partition``.
 
     Table.__setitem__ takes the partition from the current event, which a
@@ -78,15 +78,15 @@ async def process_batch(*, partition: int, events: Sequence[dict[str, Any]], met
         if "transactionId" in e:
             key = f"{e['from']}\u2192{e['to']}"
             if key not in edges:
-                edges[key] = Edge.from_json(edges_table.data.get(key))
+                edges[key] = Edge.from_dict(edges_table.data.get(key))
     changed = fold_edges(edges, events)
     new_edge_seqs = frozenset(edges[k].first_seq for k in changed)
-    pm = m.PartitionMetrics.from_json(metrics_table.data.get(f"p{partition}"))
+    pm = m.PartitionMetrics.from_dict(metrics_table.data.get(f"p{partition}"))
     fresh = [e for e in events if m.apply(pm, e, s.treasury_set, new_edge_seqs)]
     for key in changed:
-        _write(edges_table, partition, key, edges[key].to_json())
+        _write(edges_table, partition, key, edges[key].to_dict())
     if fresh:
-        _write(metrics_table, partition, f"p{partition}", pm.to_json())
+        _write(metrics_table, partition, f"p{partition}", pm.to_dict())
     await res.store.write_partial(partition, pm)
     await _hot_cache(res, events, {k: edges[k] for k in changed}, pm.watermark)
     return len(fresh)
@@ -148,8 +148,8 @@ class SnapshotPublisher:
 
 def register(app: faust.App, settings: Settings, res: Resources) -> None:
     accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
-    # Values are our own orjson bytes; keys are JSON strings ("p3", "alice→bob").
-    schema = faust.Schema(key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw")
+    # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
+    schema = faust.Schema(key_serializer="json", value_serializer="json")
     metrics_table = app.Table("partition-metrics", schema=schema)
     edges_table = app.Table("network-edges", schema=schema)
     publisher = SnapshotPublisher(
@@ -157,21 +157,30 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         metrics_topic=app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw"),
         daily_topic=app.topic(settings.topic_metrics_daily, key_serializer="raw", value_serializer="raw"))
 
-    @app.agent(accepted, isolated_partitions=True)
+    @app.agent(accepted)
     async def fold_accepted(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(settings.metrics_batch, within=0.05):
-            partition = batch[-1].message.partition
-            events = [orjson.loads(ev.value) for ev in batch]
-            new = await process_batch(partition=partition, events=events, metrics_table=metrics_table,
-                                      edges_table=edges_table, res=res)
-            log.debug("metrics.batch", partition=partition, events=len(events), new=new)
+            by_partition: dict[int, list[dict[str, Any]]] = {}
+            for ev in batch:
+                by_partition.setdefault(ev.message.partition, []).append(orjson.loads(ev.value))
+            for partition, events in sorted(by_partition.items()):
+                new = await process_batch(partition=partition, events=events, metrics_table=metrics_table,
+                                          edges_table=edges_table, res=res)
+                log.info("metrics.batch", partition=partition, events=len(events), new=new)
 
     @app.timer(0.1, on_leader=True)
     async def refresh_snapshot() -> None:
         await publisher.tick(asyncio.get_running_loop().time())
 
+    @app.timer(1.0)
+    async def heartbeat() -> None:
+        # Timers start only once table recovery is over, so this key also says "ready".
+        owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted)
+        await res.redis.set(settings.redis_key("workers", WORKER), orjson.dumps(
+            {"worker": WORKER, "partitions": owned, "at": dt.datetime.now(dt.UTC).isoformat()}), ex=5)
+
     @app.timer(5.0)
     async def rewrite_partials() -> None:
         # Heals a Redis that restarted empty: each worker re-sends its own partitions.
         for key, raw in list(metrics_table.data.items()):
-            await res.store.write_partial(int(str(key)[1:]), m.PartitionMetrics.from_json(raw))
+            await res.store.write_partial(int(str(key)[1:]), m.PartitionMetrics.from_dict(raw))

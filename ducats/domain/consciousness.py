@@ -111,7 +111,7 @@ RESONANCE_BASE, RESONANCE_SPAN = 0.01, 0.09
 _PHI_64 = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: Fibonacci hashing
 
 CENSUS_DIMENSIONS = ("temperature", "stage", "level")
-MINTED = ("cold", "0", "0.0")  # a new ducat's buckets
+MINTED = ("cold", "0", "0.0")  # a new ducat's bucket in each of them
 
 HOT_WITHIN = dt.timedelta(hours=1)
 WARM_WITHIN = dt.timedelta(hours=24)
@@ -141,8 +141,10 @@ def awareness(transfer_count: int, impact_sum: float, network_hops: int) -> tupl
 
 
 def level_of(transfer_count: int, impact_sum: float, network_hops: int) -> float:
-    s, p, n = awareness(transfer_count, impact_sum, network_hops)
-    return round(WEIGHT_SELF * s + WEIGHT_PURPOSE * p + WEIGHT_NETWORK * n, 6)
+    # the sum of WEIGHT * awareness, written out: this runs for every ducat moved
+    return round(WEIGHT_SELF * (1.0 - math.exp(-transfer_count / SELF_SCALE))
+                 + WEIGHT_PURPOSE * (1.0 - math.exp(-impact_sum / PURPOSE_SCALE))
+                 + WEIGHT_NETWORK * (1.0 - math.exp(-network_hops / NETWORK_SCALE)), 6)
 
 
 def stage_of(level: float) -> int:
@@ -198,12 +200,9 @@ class DucatState:
     temperature: str = "cold"
     last_seq: int = 0
     last_at: dt.datetime | None = None
+    memory_count: int = 0
     evolved_at: dt.datetime | None = None  # set when a move of this batch raised the stage
-    origin: tuple[str, str, str] = MINTED
-
-    def buckets(self) -> tuple[str, str, str]:
-        """Census buckets, one per CENSUS_DIMENSIONS."""
-        return self.temperature, str(self.stage), decile_of(self.level)
+    origin: tuple[str, int, str] = ("cold", 0, "0.0")  # temperature, stage, level decile before the batch
 
 
 @dataclass(slots=True)
@@ -232,49 +231,69 @@ def evolve(st: DucatState, move: Move) -> Memory | None:
         st.network_hops += 1
     st.previous_holder, st.holder = st.holder, move.receiver
     st.last_seq, st.last_at = move.seq, move.at
-    st.level = level_of(st.transfer_count, st.impact_sum, st.network_hops)
-    rose = st.level >= STAGE_FLOORS[st.stage] if st.stage < len(STAGE_FLOORS) else False
+    st.level = level = level_of(st.transfer_count, st.impact_sum, st.network_hops)
+    rose = st.stage < len(STAGE_FLOORS) and level >= STAGE_FLOORS[st.stage]
     if rose:
-        st.stage, st.evolved_at = stage_of(st.level), move.at
-    if not (first or rose or rested or move.sender == TREASURY) and move.impact < MEMORY_THRESHOLD:
-        return None  # the common case: nothing memorable
-    return _memory(st, move, first=first, rose=rose, rested=rested)
+        st.stage, st.evolved_at = stage_of(level), move.at
+    if first or rose or rested or move.impact >= MEMORY_THRESHOLD or move.sender == TREASURY:
+        return _memory(st, move, first=first, rose=rose, rested=rested)
+    return None  # the common case: nothing memorable
 
 
 def _memory(st: DucatState, move: Move, *, first: bool, rose: bool, rested: bool) -> Memory | None:
-    candidates: list[tuple[str, float, str | None, str]] = []
-    to = move.receiver
+    """The most significant candidate (the first listed among equals), if it reaches the threshold."""
+    kind, significance = "", -1.0
     if move.sender == TREASURY:
-        candidates.append(("left_treasury", SIGNIFICANCE_LEFT_TREASURY, to, f"left the treasury for {to}"))
-    if first:
-        candidates.append(("first_transfer", SIGNIFICANCE_FIRST_TRANSFER, to, f"first transfer: {move.sender} to {to}"))
-    if rose:
-        candidates.append(("stage_up", round(0.5 + 0.1 * st.stage, 6), None, f"reached stage {st.stage}"))
-    if rested:
-        candidates.append(("reawakened", SIGNIFICANCE_REAWAKENED, to, f"woke from rest, moved to {to}"))
-    candidates.append(("great_transfer", move.impact, to, f"moved with {move.count - 1} others to {to}"))
-    kind, significance, counterparty, text = max(candidates, key=lambda c: c[1])  # first of equals
+        kind, significance = "left_treasury", SIGNIFICANCE_LEFT_TREASURY
+    if first and SIGNIFICANCE_FIRST_TRANSFER > significance:
+        kind, significance = "first_transfer", SIGNIFICANCE_FIRST_TRANSFER
+    if rose and round(0.5 + 0.1 * st.stage, 6) > significance:
+        kind, significance = "stage_up", round(0.5 + 0.1 * st.stage, 6)
+    if rested and SIGNIFICANCE_REAWAKENED > significance:
+        kind, significance = "reawakened", SIGNIFICANCE_REAWAKENED
+    if move.impact > significance:
+        kind, significance = "great_transfer", move.impact
     if significance < MEMORY_THRESHOLD:
         return None
+    to = move.receiver
+    text = {"left_treasury": f"left the treasury for {to}", "first_transfer": f"first transfer: {move.sender} to {to}",
+            "stage_up": f"reached stage {st.stage}", "reawakened": f"woke from rest, moved to {to}",
+            "great_transfer": f"moved with {move.count - 1} others to {to}"}[kind]
     return Memory(ducat_id=st.id, memory_id=move.seq, created_at=move.at, kind=kind,
-                  counterparty=counterparty, memory=text, significance=significance)
+                  counterparty=None if kind == "stage_up" else to, memory=text, significance=significance)
 
 
-def remember(stored: dict[int, list[Memory]], new: Iterable[Memory]) -> tuple[list[Memory], list[Memory]]:
-    """Add the batch's ``new`` memories (in log order) to the ducats' ``stored`` rows.
+@dataclass(slots=True)
+class MemoryWrites:
+    """What :func:`remember` asks the database to do."""
 
-    Returns (write, delete): the rows to upsert (new or changed) and the stored
-    rows folded into a summary. ``stored`` must hold every ducat of ``new``."""
+    new: list[Memory] = field(default_factory=list)       # rows to insert
+    changed: list[Memory] = field(default_factory=list)   # stored rows with new values
+    gone: list[Memory] = field(default_factory=list)      # stored rows folded into a summary
+    counts: dict[int, int] = field(default_factory=dict)  # rows per ducat afterwards
+
+
+def remember(stored: dict[int, list[Memory]], new: Iterable[Memory]) -> MemoryWrites:
+    """Add the batch's ``new`` memories (in log order) to the ducats' ``stored``
+    rows (a ducat missing there has none)."""
     by_ducat: dict[int, list[Memory]] = {}
     for m in new:
         by_ducat.setdefault(m.ducat_id, []).append(m)
-    write: list[Memory] = []
-    delete: list[Memory] = []
+    out = MemoryWrites()
     for ducat, memories in by_ducat.items():
-        rows, folded = remember_one(stored[ducat], memories)
-        write += [r for r in rows if r.dirty]
-        delete += folded
-    return write, delete
+        before = stored.get(ducat, [])
+        if not before and len(memories) == 1:  # the common case: a ducat's first memory
+            out.new += memories
+            out.counts[ducat] = 1
+            continue
+        rows, folded = remember_one(before, memories)
+        ids = {r.memory_id for r in before}
+        for r in rows:
+            if r.dirty:
+                (out.changed if r.memory_id in ids else out.new).append(r)
+        out.gone += folded
+        out.counts[ducat] = len(rows)
+    return out
 
 
 def remember_one(stored: Sequence[Memory], new: Iterable[Memory]) -> tuple[list[Memory], list[Memory]]:

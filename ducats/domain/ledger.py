@@ -33,8 +33,8 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ducats.domain.consciousness import (CENSUS_DIMENSIONS, MINTED, DucatState, Memory, Move, evolve, temperature_of,
-                                         transfer_impact)
+from ducats.domain.consciousness import (CENSUS_DIMENSIONS, MINTED, DucatState, Memory, MemoryWrites, Move, decile_of,
+                                         evolve, remember, temperature_of, transfer_impact)
 from schemas.models import MAX_REJECTED_IDS as OFFENDING_IDS_SHOWN
 from schemas.models import RejectReason as Reject
 
@@ -148,13 +148,30 @@ class LedgerBatch:
     def finish(self) -> None:
         """After the last event: each moved ducat's temperature at the batch's
         watermark, and the census deltas of every ducat the batch changed."""
-        census = self.census
-        for st in self.changes.values():
-            st.temperature = temperature_of(st.last_at, self.watermark)
-            for dimension, was, now in zip(CENSUS_DIMENSIONS, st.origin, st.buckets(), strict=True):
-                if was != now:
-                    census[dimension, was] -= 1
-                    census[dimension, now] += 1
+        census, watermark = self.census, self.watermark
+        for st in self.changes.values():  # per ducat moved: keep it to comparisons
+            temperature, (t0, s0, l0) = temperature_of(st.last_at, watermark), st.origin
+            st.temperature, level = temperature, decile_of(st.level)
+            if temperature != t0:
+                census["temperature", t0] -= 1
+                census["temperature", temperature] += 1
+            if st.stage != s0:
+                census["stage", str(s0)] -= 1
+                census["stage", str(st.stage)] += 1
+            if level != l0:
+                census["level", l0] -= 1
+                census["level", level] += 1
+
+    def remembering(self) -> list[int]:
+        """The ducats whose stored memories the batch's new ones must meet (the others have none)."""
+        return sorted({m.ducat_id for m in self.memories if self.changes[m.ducat_id].memory_count})
+
+    def remember(self, stored: dict[int, list[Memory]]) -> MemoryWrites:
+        """Aggregate and compress the batch's memories against ``stored`` (see the consciousness model)."""
+        writes = remember(stored, self.memories)
+        for ducat, count in writes.counts.items():
+            self.changes[ducat].memory_count = count
+        return writes
 
     def _check(self, sender: str, receiver: str, ducats: list[int]) -> Rejected | None:
         if sender == receiver:

@@ -50,12 +50,19 @@ class PartitionMetrics:
     watermark: int = 0      # latest event time seen, epoch seconds
     windows: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in WINDOWS})
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
 
     @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> PartitionMetrics:
+        return cls() if not d else cls(**d)
+
+    @classmethod
     def from_json(cls, raw: bytes | None) -> PartitionMetrics:
-        return cls() if not raw else cls(**orjson.loads(raw))
+        return cls.from_dict(orjson.loads(raw) if raw else None)
 
 
 def apply(pm: PartitionMetrics, event: Mapping[str, Any], treasury: frozenset[str],

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
 
 SEP = "\u2192"  # "from→to" keys read well in redis-cli and kcat
 
@@ -25,12 +24,12 @@ class Edge:
     last_seq: int = 0
     last_ts: str = ""
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
-    def from_json(cls, raw: bytes | None) -> Edge:
-        return cls() if not raw else cls(**orjson.loads(raw))
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Edge:
+        return cls() if not d else cls(**d)
 
 
 def edge_key(sender: str, receiver: str) -> str:

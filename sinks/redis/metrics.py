@@ -4,6 +4,7 @@ Keys (``<p>`` is DUCATS_TOPIC_PREFIX, ``ducats`` by default):
 
 - ``<p>:metrics:partials``  HASH  partition number -> PartitionMetrics JSON
 - ``<p>:metrics:partials:seq`` HASH partition number -> the seq of that JSON
+- ``<p>:metrics:owners``    HASH  partition number -> the worker (host:pid) that wrote it last
 - ``<p>:metrics:snapshot``  STRING  the snapshot JSON (README, "Metric formats")
 - ``<p>:metrics:snapshot:version`` STRING  the snapshot's version number
 
@@ -13,6 +14,8 @@ never moves the snapshot backwards while it catches up.
 """
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import orjson
@@ -26,8 +29,10 @@ local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if cur and tonumber(cur) > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 return 1
 """
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class MetricStore:
@@ -35,14 +40,15 @@ class MetricStore:
         self.client = client
         self.partials_key = settings.redis_key("metrics", "partials")
         self.seqs_key = settings.redis_key("metrics", "partials", "seq")
+        self.owners_key = settings.redis_key("metrics", "owners")
         self.snapshot_key = settings.redis_key("metrics", "snapshot")
         self.version_key = settings.redis_key("metrics", "snapshot", "version")
         self._cas = client.register_script(_CAS)
 
     async def write_partial(self, partition: int, pm: PartitionMetrics) -> bool:
         """Store ``pm`` unless Redis already holds a later one for ``partition``."""
-        done = await self._cas(keys=[self.partials_key, self.seqs_key],
-                               args=[str(partition), pm.seq, pm.to_json()])
+        done = await self._cas(keys=[self.partials_key, self.seqs_key, self.owners_key],
+                               args=[str(partition), pm.seq, pm.to_json(), WORKER])
         return bool(done)
 
     async def read_partials(self) -> dict[int, PartitionMetrics]:

@@ -1,64 +1,69 @@
-"""A real Faust worker process with a table: it restarts, and the table's state
-comes back from its changelog topic (the store is in memory, so nothing else
-could bring it back)."""
+"""A real Faust worker process with tables: it restarts, and the tables' state
+comes back from their changelog topics. The store is in memory and the Redis
+partials are wiped in between, so nothing else could bring it back."""
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
-from pathlib import Path
 
+import orjson
+import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ducats.demo import publish_mint
-from ducats.kafka import ensure_topics, wait_for_json
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
-from schemas.events import MintBatch
-from streams.topics import pipeline_topics
+from schemas.models import MintAccepted, MintBatch
+from tests.fixtures.ledger import publish, wait_worker_ready
 
 
-def worker_env(s: Settings) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP": s.kafka_bootstrap, "DUCATS_TOPIC_PREFIX": s.topic_prefix,
-            "DUCATS_APP_ID": s.app_id, "DUCATS_TOPIC_PARTITIONS": str(s.topic_partitions),
-            "DUCATS_WORKER_WEB_PORT": str(s.worker_web_port)}
-
-
-def mint(mint_id: str, batch: int, count: int) -> MintBatch:
-    return MintBatch(mint_id=mint_id, batch=batch, first_seq=1, count=count, holder="treasury",
+def accepted_mint(seq: int, batch: int, count: int, holder: str) -> tuple[bytes, bytes]:
+    mint = MintBatch(mint_id=f"m{seq}", batch=batch, first_seq=1, count=count, holder=holder,
                      timestamp="2026-11-26T00:00:00+00:00")
+    return holder.encode(), MintAccepted.of(mint, seq=seq, holder_balance=count).to_json()
 
 
-async def publish_and_wait(s: Settings, mints: list[MintBatch]) -> dict[str, dict[str, object]]:
-    for m in mints:
-        await publish_mint(s, m)
-    return await wait_for_json(s, s.topic_metrics, field_name="mintId",
-                               values=[m.mint_id for m in mints], timeout=120)
-
-
-async def test_table_recovers_from_changelog_after_restart(
-        settings_factory: Callable[..., Settings], tmp_path: Path) -> None:
-    s = settings_factory(topic_partitions=2)
-    await ensure_topics(s, pipeline_topics(s))
-    first = [mint("m1", 7, 10), mint("m2", 7, 20), mint("m3", 7, 30), mint("m4", 8, 5)]
-
-    worker = WorkerProcess(env=worker_env(s), log_path=tmp_path / "worker.log").start()
+async def wait_supply(s: Settings, supply: int, events: int, worker: WorkerProcess) -> dict[str, object]:
+    client = aioredis.Redis.from_url(s.redis_url)
+    deadline = time.monotonic() + 120
     try:
-        seen = await publish_and_wait(s, first)
+        while True:
+            raw = await client.get(s.redis_key("metrics", "snapshot"))
+            snap = orjson.loads(raw) if raw else {}
+            if snap.get("supply") == supply and snap["position"]["events"] == events:
+                return snap  # type: ignore[no-any-return]
+            assert worker.alive, "the worker died"
+            assert time.monotonic() < deadline, f"snapshot stuck at {snap.get('supply')}"
+            await asyncio.sleep(0.1)
     finally:
-        assert worker.stop() == 0, (tmp_path / "worker.log").read_text()[-3000:]
-    assert seen["m3"]["batchTotal"] == 60 and seen["m4"]["batchTotal"] == 5
+        await client.aclose()
+
+
+async def test_tables_recover_from_changelog_after_restart(
+        ledger_settings: Settings, process_factory: Callable[..., WorkerProcess]) -> None:
+    s = ledger_settings
+    holders = ["alice", "bob", "carol", "dave"]  # spread over the accepted topic's partitions
+    first = [accepted_mint(i + 1, i + 1, 10 * (i + 1), h) for i, h in enumerate(holders)]
+    worker = process_factory("worker", s)
+    await wait_worker_ready(s, worker)
+    await publish(s, s.topic_accepted, first)
+    await wait_supply(s, 100, 4, worker)
+    assert worker.stop() == 0
 
     admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
     await admin.start()
     try:
-        assert f"{s.app_id}-minted-by-batch-changelog" in await admin.list_topics()
+        assert f"{s.app_id}-partition-metrics-changelog" in await admin.list_topics()
     finally:
         await admin.close()
+    client = aioredis.Redis.from_url(s.redis_url)
+    await client.delete(*[s.redis_key("metrics", *k) for k in (("partials",), ("partials", "seq"))])
+    await client.aclose()
 
-    worker = WorkerProcess(env=worker_env(s), log_path=tmp_path / "worker2.log").start()
-    try:
-        after = await publish_and_wait(s, [mint("m5", 7, 7), mint("m6", 8, 1)])
-    finally:
-        worker.stop()
-    # A fresh in-memory table would say 7 and 1: these totals come from the changelog.
-    assert after["m5"]["batchTotal"] == 67
-    assert after["m6"]["batchTotal"] == 6
+    worker = process_factory("worker", s)
+    await wait_worker_ready(s, worker)
+    await publish(s, s.topic_accepted, [accepted_mint(5, 5, 7, "alice"), accepted_mint(6, 6, 1, "bob")])
+    # A fresh, unrecovered table would count only the 8 ducats minted after the restart.
+    snap = await wait_supply(s, 108, 6, worker)
+    assert snap["holders"] == 6 and snap["mints"] == 6
+    assert worker.stop() == 0
