@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import orjson
 import pytest
 
 from ducats.errors import ConfigError, DucatsError, ServiceUnavailable
