@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 from ducats.domain.metrics import KEEP, WINDOWS
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
-from tests.fixtures.ledger import publish, read_all, wait_caught_up
+from tests.fixtures.ledger import publish, read_all, wait_caught_up, wait_worker_ready
 from tests.reference import make_workload
 
 START = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
@@ -115,6 +116,7 @@ async def test_snapshot_is_exact_after_50k_transfers(
         process_factory: Callable[..., WorkerProcess]) -> None:
     s = ledger_settings
     worker = process_factory("worker", s)
+    await wait_worker_ready(s, worker)
     await run_workload(s, ledger_runner, transfers=50_000, seed=4)
     await wait_caught_up(s, timeout=300)
     totals = ledger_totals(s)
@@ -126,3 +128,83 @@ async def test_snapshot_is_exact_after_50k_transfers(
     assert kept(windows, horizon) == kept(reference, horizon)
     assert len(kept(windows, horizon)["1m"]) >= KEEP["1m"] - 1
     assert snap["transfers"] + snap["mints"] == totals["seq"]
+
+
+async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
+        ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
+        process_factory: Callable[..., WorkerProcess]) -> None:
+    s = ledger_settings
+    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="200")
+    await wait_worker_ready(s, worker)
+    await run_workload(s, ledger_runner, transfers=30_000, seed=5)
+    deadline = time.monotonic() + 120
+    while ((await snapshot(s)) or {"transfers": 0})["transfers"] < 5_000:  # mid-run
+        assert time.monotonic() < deadline and worker.alive
+        await asyncio.sleep(0.05)
+    assert worker.kill() == -9
+    partial = await snapshot(s)
+    assert partial is not None and partial["transfers"] < 30_000
+    # Forget what Redis knew: the restarted worker must rebuild from the changelog.
+    client = aioredis.Redis.from_url(s.redis_url)
+    await client.delete(s.redis_key("metrics", "partials"), s.redis_key("metrics", "partials", "seq"))
+    await client.aclose()
+
+    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="200")
+    await wait_caught_up(s, timeout=300)
+    totals = ledger_totals(s)
+    snap = await wait_snapshot_at(s, totals["seq"], [worker])
+    check(snap, totals)
+    windows, horizon = await merged_windows(s)
+    assert kept(windows, horizon) == kept(await reference_windows(s), horizon)
+
+
+async def test_two_replicas_split_partitions_and_agree_with_one(
+        ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
+        process_factory: Callable[..., WorkerProcess]) -> None:
+    s = ledger_settings
+    workers = [process_factory("worker", s), process_factory("worker", s)]
+    ready = [await wait_worker_ready(s, w) for w in workers]
+    deadline = time.monotonic() + 120
+    while True:  # the group settles with both members holding partitions
+        ready = [await wait_worker_ready(s, w) for w in workers]
+        owned = [set(r["partitions"]) for r in ready]
+        if all(owned) and not owned[0] & owned[1] and owned[0] | owned[1] == set(range(s.topic_partitions)):
+            break
+        assert time.monotonic() < deadline, f"partitions never split: {owned}"
+        await asyncio.sleep(0.5)
+    await run_workload(s, ledger_runner, transfers=20_000, seed=6)
+    await wait_caught_up(s, timeout=300)
+    totals = ledger_totals(s)
+    snap = await wait_snapshot_at(s, totals["seq"], workers)
+    check(snap, totals)
+    client = aioredis.Redis.from_url(s.redis_url)
+    owners = {v for v in (await client.hgetall(s.redis_key("metrics", "owners"))).values()}
+    await client.aclose()
+    assert len(owners) == 2  # both replicas wrote partials for their own partitions
+    windows, horizon = await merged_windows(s)
+    assert kept(windows, horizon) == kept(await reference_windows(s), horizon)
+
+
+async def test_snapshot_and_metric_topic_read_with_redis_cli_and_kcat(
+        ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
+        process_factory: Callable[..., WorkerProcess]) -> None:
+    s = ledger_settings
+    worker = process_factory("worker", s)
+    await wait_worker_ready(s, worker)
+    await run_workload(s, ledger_runner, transfers=2_000, seed=7)
+    await wait_caught_up(s)
+    totals = ledger_totals(s)
+    await wait_snapshot_at(s, totals["seq"], [worker])
+    await asyncio.sleep(s.snapshot_interval * 2)  # one more interval: the topic has it too
+    host, port = s.redis_url.split("//")[1].split("/")[0].split(":")
+    cli = subprocess.run(["redis-cli", "-h", host, "-p", port, "--raw", "GET", s.redis_key("metrics", "snapshot")],
+                         capture_output=True, timeout=30, check=True)
+    from_redis = orjson.loads(cli.stdout)
+    assert from_redis["circulation"] == totals["circulation"] and from_redis["version"] >= 1
+    kcat = subprocess.run(["kcat", "-b", s.kafka_bootstrap, "-C", "-t", s.topic_metrics, "-o", "-1", "-e", "-q",
+                           "-f", "%k\\t%s\\n"], capture_output=True, timeout=60, check=True, text=True)
+    key, value = kcat.stdout.strip().splitlines()[-1].split("\t", 1)
+    assert key == "snapshot" and orjson.loads(value)["supply"] == totals["supply"]
+    daily = subprocess.run(["kcat", "-b", s.kafka_bootstrap, "-C", "-t", s.topic_metrics_daily, "-e", "-q",
+                            "-f", "%k\\n"], capture_output=True, timeout=60, check=True, text=True)
+    assert "2026-11-26" in daily.stdout.split()
