@@ -107,22 +107,35 @@ def worker(settings: Settings) -> None:
 @cli.command()
 @click.pass_obj
 def demo(settings: Settings) -> None:
-    """Run the pipeline end to end on a demo workload."""
+    """Run the whole pipeline end to end on a demo workload."""
     from rich.console import Console
 
     from ducats.demo import run_demo
 
     console = Console(stderr=True)
     with console.status("running the demo workload"):
-        record = asyncio.run(run_demo(settings, say=console.log))
-    click.echo(f"agent processed mint {record['mintId']}: batch {record['batch']} "
-               f"now has {record['batchTotal']} ducats")
+        report = asyncio.run(run_demo(settings, say=console.log))
+    snap = report["snapshot"]
+    v = snap["velocity"]
+    rejected = ", ".join(f"{n} {reason}" for reason, n in sorted(report["rejected"].items()))
+    letters = ", ".join(f"{n} {reason}" for reason, n in sorted(report["deadLetters"].items()))
+    click.echo(f"ledger: {report['accepted']} accepted (mints and transfers); rejected: {rejected}; "
+               f"dead letters: {letters}")
+    click.echo(f"snapshot v{snap['version']} at seq {snap['position']['seq']}: supply {snap['supply']}, "
+               f"circulation {snap['circulation']}, holders {snap['holders']}, transfers {snap['transfers']}, "
+               f"velocity 1m/1h/1d {v['1m']['velocity']}/{v['1h']['velocity']}/{v['1d']['velocity']}")
+    top = ", ".join(f"{t['ducatId']} ({t['transfers']})" for t in snap["topCirculating"][:3])
+    click.echo(f"top circulating: {top}")
 
 
 from ducats.upstream_cli import mint, publish  # noqa: E402  (registered after the group exists)
 
 cli.add_command(publish)
 cli.add_command(mint)
+
+from bench.cli import bench  # noqa: E402  (benchmarks of the ledger, BENCHMARKS.md)
+
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -82,6 +82,30 @@ async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[tuple[s
     return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
 
+async def read_since(settings: Settings, topic: str, start: dict[tuple[str, int], int],
+                     timeout: float = 60) -> list[dict[str, Any]]:
+    """The committed JSON records of ``topic`` from ``start`` offsets (as given by
+    :func:`end_offsets` earlier) to its current end."""
+    ends = await end_offsets(settings, [topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False)
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        tps = [TopicPartition(t, p) for t, p in ends]
+        consumer.assign(tps)
+        deadline = time.monotonic() + timeout
+        for tp in tps:
+            consumer.seek(tp, start.get((tp.topic, tp.partition), 0))
+            while await consumer.position(tp) < ends[(tp.topic, tp.partition)]:
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(f"could not read {topic} to its end in {timeout:.0f} s")
+                out += [orjson.loads(r.value) for r in (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])]
+    finally:
+        await consumer.stop()
+    return out
+
+
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent producer (acks=all, idempotence on) that batches sends."""
     options: dict[str, object] = dict(

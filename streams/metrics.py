@@ -184,3 +184,14 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         # Heals a Redis that restarted empty: each worker re-sends its own partitions.
         for key, raw in list(metrics_table.data.items()):
             await res.store.write_partial(int(str(key)[1:]), m.PartitionMetrics.from_dict(raw))
+
+
+async def live_workers(settings: Settings) -> list[dict[str, Any]]:
+    """The workers whose heartbeat is fresh: ready (tables recovered) and processing."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=settings.redis_key("workers", "*"))]
+        values = await client.mget(keys) if keys else []
+    finally:
+        await client.aclose()
+    return [orjson.loads(v) for v in values if v]
