@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     hot_ducats: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_DUCATS"))
     hot_transactions: int = Field(100_000, ge=10, le=10_000_000, validation_alias=_env("DUCATS_HOT_TRANSACTIONS"))
     hot_edges: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_EDGES"))
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("DUCATS_METRICS_PORT"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
     log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
     log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))

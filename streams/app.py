@@ -34,7 +34,10 @@ def run_worker(settings: Settings) -> None:
     """Run a worker in this process until SIGTERM/SIGINT."""
     from ducats.logs import configure_logging, logging_config
 
+    from ducats.observability import serve_metrics
+
     configure_logging(settings)
+    serve_metrics(9102 if settings.metrics_port is None else settings.metrics_port)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
                           logging_config=logging_config(settings))

@@ -18,11 +18,12 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ducats import observability as obs
 from ducats.kafka import topic_partitions
 from ducats.logs import get_logger
 from ducats.settings import Settings
 from sinks.outbox import OutboxPublisher
-from sinks.postgres.ledger import LedgerSink
+from sinks.postgres.ledger import BatchReport, LedgerSink
 
 log = get_logger(__name__)
 LEADER_LOCK = 0x6C6564676572  # "ledger"
@@ -70,6 +71,7 @@ async def run_ledger(settings: Settings, *, stop: asyncio.Event | None = None, m
             report = await sink.write_batch(_ordered(data, settings.topic_mints))
             sent = await publisher.publish_pending(sink.connection)
             await consumer.commit()
+            _observe(report, time.perf_counter() - started)
             log.info("ledger.batch", records=sum(len(v) for v in data.values()), mints=report.mints,
                      accepted=report.accepted, rejected=report.rejected, dead_letters=report.dead_letters,
                      replayed=report.replayed, published=sent, last_seq=report.last_seq,
@@ -80,8 +82,17 @@ async def run_ledger(settings: Settings, *, stop: asyncio.Event | None = None, m
         await sink.stop()
 
 
+def _observe(report: BatchReport, seconds: float) -> None:
+    for outcome in ("mints", "accepted", "rejected", "dead_letters", "replayed"):
+        obs.LEDGER_RECORDS.labels(outcome).inc(getattr(report, outcome))
+    obs.LEDGER_BATCH_SECONDS.observe(seconds)
+    if report.last_seq:
+        obs.LEDGER_SEQ.set(report.last_seq)
+
+
 def main(settings: Settings) -> None:
     """Process entry point: run until SIGTERM or SIGINT, then stop cleanly."""
+    obs.serve_metrics(9101 if settings.metrics_port is None else settings.metrics_port)
 
     async def _run() -> None:
         stop = asyncio.Event()

@@ -20,6 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
+from ducats import observability as obs
 from ducats.domain import metrics as m
 from ducats.domain.network import Edge, fold_edges
 from ducats.logs import get_logger
@@ -122,6 +123,8 @@ class SnapshotPublisher:
             return None
         self.last_seqs = seqs
         snapshot = await self._replace(partials)
+        obs.SNAPSHOT_VERSION.set(snapshot["version"])
+        obs.SNAPSHOT_SEQ.set(snapshot["position"]["seq"])
         if due:
             self.last_full = now
             await self._publish(snapshot, partials)
@@ -164,8 +167,11 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             for ev in batch:
                 by_partition.setdefault(ev.message.partition, []).append(orjson.loads(ev.value))
             for partition, events in sorted(by_partition.items()):
-                new = await process_batch(partition=partition, events=events, metrics_table=metrics_table,
-                                          edges_table=edges_table, res=res)
+                with obs.METRICS_BATCH_SECONDS.time():
+                    new = await process_batch(partition=partition, events=events, metrics_table=metrics_table,
+                                              edges_table=edges_table, res=res)
+                obs.METRICS_EVENTS.labels(str(partition), "yes").inc(new)
+                obs.METRICS_EVENTS.labels(str(partition), "no").inc(len(events) - new)
                 log.info("metrics.batch", partition=partition, events=len(events), new=new)
 
     @app.timer(0.1, on_leader=True)

@@ -1,0 +1,33 @@
+"""Prometheus metrics of the pipeline's processes.
+
+Each long-running process serves ``/metrics`` on 127.0.0.1: the ledger on
+DUCATS_METRICS_PORT (default 9101), a worker on the same variable (default
+9102); 0 picks a free port (tests start several processes on one host).
+"""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from ducats.logs import get_logger
+
+log = get_logger(__name__)
+
+LEDGER_RECORDS = Counter("ducats_ledger_records_total", "Input records the ledger handled, by outcome",
+                         ["outcome"])
+LEDGER_BATCH_SECONDS = Histogram("ducats_ledger_batch_seconds", "Time to apply and publish one ledger batch",
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+LEDGER_SEQ = Gauge("ducats_ledger_last_seq", "The ledger position: the last seq assigned")
+METRICS_EVENTS = Counter("ducats_metrics_events_total", "Accepted events folded by the metrics agent",
+                         ["partition", "fresh"])
+METRICS_BATCH_SECONDS = Histogram("ducats_metrics_batch_seconds", "Time to fold one partition's batch",
+                                  buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+SNAPSHOT_VERSION = Gauge("ducats_snapshot_version", "Version of the last snapshot this worker wrote")
+SNAPSHOT_SEQ = Gauge("ducats_snapshot_seq", "Ledger seq counted by the last snapshot this worker wrote")
+
+
+def serve_metrics(port: int) -> int:
+    """Start the /metrics endpoint on 127.0.0.1; return the port it listens on."""
+    server, _thread = start_http_server(port, addr="127.0.0.1")
+    bound = int(server.server_address[1])
+    log.info("metrics.endpoint", url=f"http://127.0.0.1:{bound}/metrics")
+    return bound
