@@ -187,7 +187,7 @@ class Move:
 
 @dataclass(slots=True)
 class DucatState:
-    """What the model keeps per ducat; ``origin`` is its census buckets before the batch."""
+    """What the model keeps per ducat (fields in the order of the ducats columns the sink loads)."""
 
     id: int
     holder: str
@@ -202,7 +202,7 @@ class DucatState:
     last_at: dt.datetime | None = None
     memory_count: int = 0
     evolved_at: dt.datetime | None = None  # set when a move of this batch raised the stage
-    origin: tuple[str, int, str] = ("cold", 0, "0.0")  # temperature, stage, level decile before the batch
+    origin: tuple[str, int, float] = ("cold", 0, 0.0)  # temperature, stage and level before the batch
 
 
 @dataclass(slots=True)

@@ -150,8 +150,8 @@ class LedgerBatch:
         watermark, and the census deltas of every ducat the batch changed."""
         census, watermark = self.census, self.watermark
         for st in self.changes.values():  # per ducat moved: keep it to comparisons
-            temperature, (t0, s0, l0) = temperature_of(st.last_at, watermark), st.origin
-            st.temperature, level = temperature, decile_of(st.level)
+            temperature, (t0, s0, level0) = temperature_of(st.last_at, watermark), st.origin
+            st.temperature, level, l0 = temperature, decile_of(st.level), decile_of(level0)
             if temperature != t0:
                 census["temperature", t0] -= 1
                 census["temperature", temperature] += 1

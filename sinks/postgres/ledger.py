@@ -88,7 +88,10 @@ class LedgerSink(Sink[InputRecord]):
     async def start(self, *, leader_lock: int | None = None) -> None:
         """Connect; with ``leader_lock``, first wait to hold that advisory lock on
         this very connection, so that only the lock holder can ever write."""
-        self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url, options="-c timezone=UTC")
+        # jit=off: the batch statements are short, but their cost estimates grow with
+        # the tables, and an LLVM compile of a few hundred ms would dwarf them.
+        self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url,
+                                                          options="-c timezone=UTC -c jit=off")
         if leader_lock is not None:
             await self.conn.execute("SELECT pg_advisory_lock(%s)", [leader_lock])
         row = await (await self.conn.execute("SELECT value FROM ducats_meta WHERE key = 'storage'")).fetchone()
@@ -220,8 +223,9 @@ class LedgerSink(Sink[InputRecord]):
                 await q.ensure_month_partitions(cur, sorted({r[2] for r in tx_rows}))
             await q.copy_rows(cur, """COPY transactions (seq, transaction_id, ts, sender, receiver, ducat_ids,
                                       ducat_count, consciousness_impact, metadata, applied_at) FROM STDIN""", tx_rows)
+        memories = ledger.remember(await cq.load_memories(cur, ledger.remembering()))  # sets memory_count
         await q.apply_changes(cur, ledger.changes)
-        await cq.store_memories(cur, ledger.memories)
+        await cq.write_memories(cur, memories)
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
             await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)

@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import AsyncCursor
 
-from ducats.domain.consciousness import DucatState, awareness, decile_of, resonance_of
+from ducats.domain.consciousness import DucatState, awareness, resonance_of
 
 
 async def load_holders(cur: AsyncCursor[Any], ids: Sequence[int]) -> tuple[dict[int, str], dict[int, DucatState]]:
@@ -21,15 +21,14 @@ async def load_holders(cur: AsyncCursor[Any], ids: Sequence[int]) -> tuple[dict[
         return {}, {}
     await cur.execute(
         """SELECT id, holder, previous_holder, transfer_count, impact_sum, network_hops, consciousness_level,
-                  stage, temperature::text, last_tx_seq, last_transfer_at
+                  stage, temperature::text, last_tx_seq, last_transfer_at, memory_count
            FROM ducats WHERE id = ANY(%s::bigint[])""", [list(ids)])
     holders, states = {}, {}
-    for i, holder, prev, count, impact, hops, level, stage, temp, seq, at in await cur.fetchall():
+    for i, holder, prev, count, impact, hops, level, stage, temp, seq, at, memories in await cur.fetchall():
         holders[i] = holder
-        level = round(level, 6)  # a real: back to the 6-digit value the model stored
-        states[i] = DucatState(id=i, holder=holder, previous_holder=prev, transfer_count=count, impact_sum=impact,
-                               network_hops=hops, level=level, stage=stage, temperature=temp, last_seq=seq or 0,
-                               last_at=at, origin=(temp, str(stage), decile_of(level)))
+        # positional: this runs for every ducat a batch names (see DucatState for the order)
+        states[i] = DucatState(i, holder, prev, count, impact, hops, level, stage, temp, seq or 0, at, memories,
+                               None, (temp, stage, level))
     return holders, states
 
 
@@ -91,16 +90,18 @@ async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatState]) -
                              impact_sum double precision, network_hops int, last_seq bigint, last_at timestamptz,
                              level double precision, stage smallint, temperature temperature,
                              aware_self double precision, aware_purpose double precision,
-                             aware_network double precision, resonance double precision, evolved_at text)
+                             aware_network double precision, resonance double precision, evolved_at text,
+                             memory_count smallint)
                          ON COMMIT DELETE ROWS""")
     await copy_rows(cur, """COPY ducat_changes (id, holder, previous_holder, transfer_count, impact_sum, network_hops,
                                 last_seq, last_at, level, stage, temperature, aware_self, aware_purpose,
-                                aware_network, resonance, evolved_at) FROM STDIN""", staged_rows(changes.values()))
+                                aware_network, resonance, evolved_at, memory_count) FROM STDIN""",
+                    staged_rows(changes.values()))
     await cur.execute(
         """UPDATE ducats AS d SET holder = c.holder, previous_holder = c.previous_holder,
                   transfer_count = c.transfer_count, impact_sum = c.impact_sum, network_hops = c.network_hops,
                   last_tx_seq = c.last_seq, last_transfer_at = c.last_at, consciousness_level = c.level,
-                  stage = c.stage, temperature = c.temperature,
+                  stage = c.stage, temperature = c.temperature, memory_count = c.memory_count,
                   consciousness = jsonb_build_object(
                       'awareness', jsonb_build_object('self', c.aware_self, 'purpose', c.aware_purpose,
                                                       'network', c.aware_network),
@@ -116,7 +117,8 @@ def staged_rows(states: Iterable[DucatState]) -> Iterable[tuple[Any, ...]]:
         s, p, n = awareness(st.transfer_count, st.impact_sum, st.network_hops)
         yield (st.id, st.holder, st.previous_holder, st.transfer_count, st.impact_sum, st.network_hops,
                st.last_seq, st.last_at, st.level, st.stage, st.temperature, round(s, 6), round(p, 6),
-               round(n, 6), resonance_of(st.id, st.level), None if st.evolved_at is None else utc_iso(st.evolved_at))
+               round(n, 6), resonance_of(st.id, st.level), None if st.evolved_at is None else utc_iso(st.evolved_at),
+               st.memory_count)
 
 
 def utc_iso(at: dt.datetime) -> str:

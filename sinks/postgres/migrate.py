@@ -59,8 +59,10 @@ def months_around(today: dt.date, *, before: int = 1, after: int = MONTHS_AHEAD)
     return out
 
 
-def migrate(database_url: str, *, timescale: str = "auto", today: dt.date | None = None) -> list[str]:
-    """Bring the schema up to date; return the names of the migrations applied now."""
+def migrate(database_url: str, *, timescale: str = "auto", today: dt.date | None = None,
+            target: int | None = None) -> list[str]:
+    """Bring the schema up to date (or up to version ``target``, for tests of a
+    migration over existing data); return the names of the migrations applied now."""
     applied_now: list[str] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [_LOCK])
@@ -70,7 +72,7 @@ def migrate(database_url: str, *, timescale: str = "auto", today: dt.date | None
         done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
         use_ts = _use_timescale(conn, timescale) if _storage(conn) is None else _storage(conn) == "timescale"
         for version, name, path in migration_files():
-            if version in done:
+            if version in done or (target is not None and version > target):
                 continue
             with conn.transaction():
                 if use_ts:

@@ -1,18 +1,20 @@
 """kill -9 the ledger mid-workload, twice, and restart it: the result equals
 the reference (a clean run's), with no accepted transfer missing or doubled in
-the table or on the accepted topic."""
+the table or on the accepted topic, and the consciousness state (ducats,
+memories, census) equals a clean run's with other batch sizes."""
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 import psycopg
 
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
+from tests.fixtures.consciousness import census, counted, snapshot, twin
 from tests.fixtures.ledger import publish, read_all, wait_caught_up
 from tests.reference import make_workload
 
@@ -31,7 +33,9 @@ async def wait_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: flo
 
 
 async def test_kill_9_mid_workload_loses_and_doubles_nothing(
-        ledger_settings: Settings, ledger_process: Callable[..., WorkerProcess]) -> None:
+        ledger_settings: Settings, ledger_process: Callable[..., WorkerProcess],
+        ledger_runner: Callable[..., Awaitable[None]], settings_factory: Callable[..., Settings],
+        database_factory: Callable[[], str]) -> None:
     s = ledger_settings
     w = make_workload(seed=99, batches=20, batch_size=1000, transfers=20_000)
     await publish(s, s.topic_mints, [(b"k", m) for m in w.mints])
@@ -60,3 +64,12 @@ async def test_kill_9_mid_workload_loses_and_doubles_nothing(
     assert sorted(a["seq"] for a in accepted) == list(range(1, expected_seq + 1))
     rejected = [orjson.loads(r.value) for r in await read_all(s, s.topic_rejected)]
     assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(w.reference.rejected)
+
+    with psycopg.connect(s.database_url) as conn:
+        assert census(conn) == counted(conn)
+    clean = await twin(s, settings_factory, database_factory)  # the same log, no crash, batches of 5,000
+    await publish(clean, clean.topic_mints, [(b"k", m) for m in w.mints])
+    await publish(clean, clean.topic_transactions, w.transfers)
+    await ledger_runner(clean)
+    await wait_caught_up(clean)
+    assert snapshot(s) == snapshot(clean)

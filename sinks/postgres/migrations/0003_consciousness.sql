@@ -5,7 +5,8 @@ ALTER TABLE ducats
     ADD COLUMN previous_holder text,                             -- the holder before the current one
     ADD COLUMN impact_sum      double precision NOT NULL DEFAULT 0,  -- 6-digit sums: a real would lose digits
     ADD COLUMN network_hops    integer NOT NULL DEFAULT 0,
-    ADD COLUMN stage           smallint NOT NULL DEFAULT 0 CHECK (stage BETWEEN 0 AND 5);
+    ADD COLUMN stage           smallint NOT NULL DEFAULT 0 CHECK (stage BETWEEN 0 AND 5),
+    ADD COLUMN memory_count    smallint NOT NULL DEFAULT 0;     -- its ducat_memories rows: 0 = none to load
 -- The ledger's event-time clock: the latest timestamp of any accepted event.
 ALTER TABLE ledger_state ADD COLUMN watermark timestamptz;
 -- Whom a memory is about (the receiver of its transfer); similar memories aggregate by kind and counterparty.
@@ -28,6 +29,9 @@ WITH moves AS (
 )
 UPDATE ducats AS d SET impact_sum = p.impact_sum, network_hops = p.hops, previous_holder = p.previous_holder
 FROM per_ducat AS p WHERE d.id = p.id;
+
+UPDATE ducats AS d SET memory_count = m.n
+FROM (SELECT ducat_id, count(*) AS n FROM ducat_memories GROUP BY ducat_id) AS m WHERE d.id = m.ducat_id;
 
 UPDATE ledger_state SET watermark = (SELECT greatest((SELECT max(ts) FROM transactions), (SELECT max(ts) FROM mints)));
 UPDATE ducats SET temperature = CASE WHEN last_transfer_at >= w - INTERVAL '1 hour' THEN 'hot'
