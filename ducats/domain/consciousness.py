@@ -115,7 +115,6 @@ MINTED = ("cold", "0", "0.0")  # a new ducat's bucket in each of them
 
 HOT_WITHIN = dt.timedelta(hours=1)
 WARM_WITHIN = dt.timedelta(hours=24)
-TEMPERATURES = ("cold", "warm", "hot")
 
 TREASURY = "treasury"
 MEMORY_THRESHOLD = 0.5

@@ -41,9 +41,10 @@ async def write_memories(cur: AsyncCursor[Any], writes: MemoryWrites) -> None:
     folded ones through a staging table, in one statement."""
     if writes.new:
         await q.copy_rows(cur, """COPY ducat_memories (ducat_id, memory_id, created_at, kind, counterparty, memory,
-                                                     significance, occurrences, compressed) FROM STDIN""",
-                        ((m.ducat_id, m.memory_id, m.created_at, m.kind, m.counterparty, m.memory, m.significance,
-                          m.occurrences, m.compressed) for m in writes.new))
+                                       significance, occurrences, compressed) FROM STDIN (FORMAT BINARY)""",
+                          ((m.ducat_id, m.memory_id, m.created_at, m.kind, m.counterparty, m.memory, m.significance,
+                            m.occurrences, m.compressed) for m in writes.new),
+                          ("int8", "int8", "timestamptz", "text", "text", "text", "float4", "int4", "bool"))
     if not writes.changed and not writes.gone:
         return
     await cur.execute("""CREATE TEMP TABLE IF NOT EXISTS memory_changes (
@@ -51,10 +52,11 @@ async def write_memories(cur: AsyncCursor[Any], writes: MemoryWrites) -> None:
                              significance real, occurrences int, compressed boolean, gone boolean)
                          ON COMMIT DELETE ROWS""")
     await q.copy_rows(cur, """COPY memory_changes (ducat_id, memory_id, kind, counterparty, memory, significance,
-                                                 occurrences, compressed, gone) FROM STDIN""",
-                    [(m.ducat_id, m.memory_id, m.kind, m.counterparty, m.memory, m.significance, m.occurrences,
-                      m.compressed, gone) for gone, rows in ((False, writes.changed), (True, writes.gone))
-                     for m in rows])
+                                   occurrences, compressed, gone) FROM STDIN (FORMAT BINARY)""",
+                      [(m.ducat_id, m.memory_id, m.kind, m.counterparty, m.memory, m.significance, m.occurrences,
+                        m.compressed, gone) for gone, rows in ((False, writes.changed), (True, writes.gone))
+                       for m in rows],
+                      ("int8", "int8", "text", "text", "text", "float4", "int4", "bool", "bool"))
     await cur.execute(
         """WITH gone AS (
                DELETE FROM ducat_memories AS m USING memory_changes AS c
@@ -82,7 +84,8 @@ async def cool_and_count(cur: AsyncCursor[Any], *, census: Counter[tuple[str, st
                UPDATE ducats SET temperature = CASE WHEN last_transfer_at >= %(w)s::timestamptz - %(warm)s
                                                     THEN 'warm' ELSE 'cold' END::temperature
                WHERE temperature <> 'cold' AND temperature = 'hot'
-                 AND last_transfer_at >= %(p)s::timestamptz - %(hot)s AND last_transfer_at < %(w)s::timestamptz - %(hot)s
+                 AND last_transfer_at >= %(p)s::timestamptz - %(hot)s
+                 AND last_transfer_at < %(w)s::timestamptz - %(hot)s
                RETURNING temperature),
            was_warm AS (
                UPDATE ducats SET temperature = 'cold'

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 import psycopg
@@ -29,16 +29,9 @@ from schemas.models import DeadLetterReason, MintAccepted, MintBatch, Transfer, 
 from sinks.base import Sink
 from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
+from sinks.postgres.ledger_input import InputRecord, event_time, mint_range, parse_ducat
 
-
-class InputRecord(Protocol):
-    """What the sink needs of a Kafka record (aiokafka's ConsumerRecord has it)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
+__all__ = ["BatchReport", "InputRecord", "LedgerSink"]
 
 
 @dataclass(slots=True)
@@ -58,24 +51,8 @@ class _Decoded:
     outbox: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
 
 
-def parse_ducat(ducat_id: str) -> int:
-    """BATCH-<batch>-<seq> -> batch * 1_000_000 + seq (the codec checked the form)."""
-    return int(ducat_id[6:-7]) * 1_000_000 + int(ducat_id[-6:])
-
-
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def event_time(timestamp: str) -> dt.datetime:
-    """An event's RFC 3339 timestamp as an aware datetime (microseconds; the
-    schema allows more digits, which are dropped). One the schema lets through
-    but that is no real instant (February 30th, a leap second) is invalid."""
-    try:
-        return dt.datetime.fromisoformat(timestamp.upper())
-    except ValueError as exc:
-        raise InvalidEvent(reason=DeadLetterReason.SCHEMA_VIOLATION,
-                           detail=f"timestamp {timestamp!r} is not a valid instant: {exc}") from None
 
 
 class LedgerSink(Sink[InputRecord]):
@@ -160,7 +137,7 @@ class LedgerSink(Sink[InputRecord]):
     async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int,
                     watermark: dt.datetime | None) -> LedgerBatch:
         referenced = sorted({i for _, _, ids, _ in d.transfers for i in ids})
-        mint_ranges = [(m.mint_id, *_range(m)) for _, m, _ in d.mints]
+        mint_ranges = [(m.mint_id, *mint_range(m)) for _, m, _ in d.mints]
         holders, states = await q.load_holders(cur, referenced)
         return LedgerBatch(
             holders=holders,
@@ -181,8 +158,8 @@ class LedgerSink(Sink[InputRecord]):
         s, applied_at = self.settings, now_iso()
         mint_rows, tx_rows, id_rows = [], [], []
         for rec, m, at in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
-            outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=_range(m)[0], hi=_range(m)[1], holder=m.holder,
-                                             at=at)
+            lo, hi = mint_range(m)
+            outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
             if outcome is MintOutcome.APPLIED:
                 mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
                 d.outbox.append((s.topic_accepted, m.holder.encode(),
@@ -229,9 +206,4 @@ class LedgerSink(Sink[InputRecord]):
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
             await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)
-
-
-def _range(m: MintBatch) -> tuple[int, int]:
-    base = m.batch * 1_000_000
-    return base + m.first_seq, base + m.first_seq + m.count - 1
 

@@ -72,8 +72,13 @@ async def insert_mints(cur: AsyncCursor[Any], rows: Sequence[tuple[str, int, int
         [params[0], params[2], params[3], params[4], params[5], params[6]])
 
 
-async def copy_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]]) -> None:
+async def copy_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]],
+                    types: Sequence[str] | None = None) -> None:
+    """COPY ``rows``; with ``types`` (one per column), ``statement`` must say FORMAT BINARY:
+    no text formatting of numbers and times, about five times faster for wide rows."""
     async with cur.copy(statement) as copy:  # type: ignore[arg-type]
+        if types is not None:
+            copy.set_types(types)
         for row in rows:
             await copy.write_row(row)
 
@@ -88,20 +93,20 @@ async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatState]) -
     await cur.execute("""CREATE TEMP TABLE IF NOT EXISTS ducat_changes (
                              id bigint, holder text, previous_holder text, transfer_count int,
                              impact_sum double precision, network_hops int, last_seq bigint, last_at timestamptz,
-                             level double precision, stage smallint, temperature temperature,
+                             level double precision, stage smallint, temperature text,
                              aware_self double precision, aware_purpose double precision,
                              aware_network double precision, resonance double precision, evolved_at text,
                              memory_count smallint)
                          ON COMMIT DELETE ROWS""")
     await copy_rows(cur, """COPY ducat_changes (id, holder, previous_holder, transfer_count, impact_sum, network_hops,
                                 last_seq, last_at, level, stage, temperature, aware_self, aware_purpose,
-                                aware_network, resonance, evolved_at, memory_count) FROM STDIN""",
-                    staged_rows(changes.values()))
+                                aware_network, resonance, evolved_at, memory_count) FROM STDIN (FORMAT BINARY)""",
+                    staged_rows(changes.values()), STAGED_TYPES)
     await cur.execute(
         """UPDATE ducats AS d SET holder = c.holder, previous_holder = c.previous_holder,
                   transfer_count = c.transfer_count, impact_sum = c.impact_sum, network_hops = c.network_hops,
                   last_tx_seq = c.last_seq, last_transfer_at = c.last_at, consciousness_level = c.level,
-                  stage = c.stage, temperature = c.temperature, memory_count = c.memory_count,
+                  stage = c.stage, temperature = c.temperature::temperature, memory_count = c.memory_count,
                   consciousness = jsonb_build_object(
                       'awareness', jsonb_build_object('self', c.aware_self, 'purpose', c.aware_purpose,
                                                       'network', c.aware_network),
@@ -109,6 +114,10 @@ async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatState]) -
                       'lastEvolution', coalesce(to_jsonb(c.evolved_at), d.consciousness -> 'lastEvolution',
                                                 'null'::jsonb))
            FROM ducat_changes AS c WHERE d.id = c.id""")
+
+
+STAGED_TYPES = ("int8", "text", "text", "int4", "float8", "int4", "int8", "timestamptz", "float8", "int2", "text",
+                "float8", "float8", "float8", "float8", "text", "int2")
 
 
 def staged_rows(states: Iterable[DucatState]) -> Iterable[tuple[Any, ...]]:

@@ -143,7 +143,8 @@ def test_remember_writes_only_what_changed() -> None:
     stored = {1: [_copy(mem(i, f"k{i}"), dirty=False) for i in range(1, 9)]}
     writes = remember(stored, [mem(20, "k5"), mem(21, "new"), Memory(
         ducat_id=2, memory_id=21, created_at=T0, kind="k", counterparty=None, memory="m", significance=0.6)])
-    assert [(m.ducat_id, m.memory_id, m.kind, m.occurrences) for m in writes.new] == [(1, 21, "new", 1), (2, 21, "k", 1)]
+    assert [(m.ducat_id, m.memory_id, m.kind, m.occurrences) for m in writes.new] == [
+        (1, 21, "new", 1), (2, 21, "k", 1)]
     assert [(m.memory_id, m.kind, m.occurrences) for m in writes.changed] == [(1, "summary", 2), (5, "k5", 2)]
     assert [m.memory_id for m in writes.gone] == [2]
     assert writes.counts == {1: 8, 2: 1}                  # ducat 2 had no rows stored
