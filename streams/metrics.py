@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -22,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ducats import observability as obs
 from ducats.domain import metrics as m
-from ducats.domain.network import Edge, fold_edges
+from ducats.domain.network import Edge, edge_key, fold_edges
 from ducats.logs import get_logger
 from ducats.settings import Settings
 from schemas.ducat_id import ducat_ints
@@ -70,36 +72,54 @@ def _write(table: faust.Table, partition: int, key: str, value: dict[str, Any]) 
     table.send_changelog(partition, key, value)
 
 
-async def process_batch(*, partition: int, events: Sequence[dict[str, Any]], metrics_table: faust.Table,
-                        edges_table: faust.Table, res: Resources) -> int:
-    """Fold one partition's batch; returns how many events were new."""
-    s = res.settings
-    edges = {}
+@dataclass(slots=True, kw_only=True)
+class Folded:
+    """One partition's part of a batch, folded and written to the tables."""
+
+    partition: int
+    events: list[dict[str, Any]]
+    pm: m.PartitionMetrics
+    edges: dict[str, Edge]
+    fresh: int
+
+
+def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_table: faust.Table,
+                   edges_table: faust.Table, treasury: frozenset[str]) -> Folded:
+    """Fold one partition's events into its record and edges; write each changed key once."""
+    edges: dict[str, Edge] = {}
     for e in events:
         if "transactionId" in e:
-            key = f"{e['from']}\u2192{e['to']}"
+            key = edge_key(e["from"], e["to"])
             if key not in edges:
                 edges[key] = Edge.from_dict(edges_table.data.get(key))
     changed = fold_edges(edges, events)
     new_edge_seqs = frozenset(edges[k].first_seq for k in changed)
     pm = m.PartitionMetrics.from_dict(metrics_table.data.get(f"p{partition}"))
-    fresh = [e for e in events if m.apply(pm, e, s.treasury_set, new_edge_seqs)]
+    fresh = sum(m.apply(pm, e, treasury, new_edge_seqs) for e in events)
     for key in changed:
         _write(edges_table, partition, key, edges[key].to_dict())
     if fresh:
         _write(metrics_table, partition, f"p{partition}", pm.to_dict())
-    await res.store.write_partial(partition, pm)
-    await _hot_cache(res, events, {k: edges[k] for k in changed}, pm.watermark)
-    return len(fresh)
+    return Folded(partition=partition, events=events, pm=pm, edges={k: edges[k] for k in changed}, fresh=fresh)
 
 
-async def _hot_cache(res: Resources, events: Sequence[dict[str, Any]], edges: dict[str, Edge],
-                     watermark: int) -> None:
-    when = {e["seq"]: m.epoch(e["timestamp"]) for e in events}
+async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
+    """One Postgres query and one Redis pipeline for the whole batch: the
+    partials, then the hot cache (moved ducats, recent transactions, edges)."""
+    events = [e for f in folds for e in f.events]
     moved = sorted({i for e in events if "ducatIds" in e for i in ducat_ints(e["ducatIds"])})
-    await res.hot.record_ducats(await pg.moved_ducats(res.pool, moved))
-    await res.hot.record_transactions(events, when=when, watermark=watermark)
-    await res.hot.record_edges(edges, when={k: m.epoch(v.last_ts) for k, v in edges.items()}, watermark=watermark)
+    rows = await pg.moved_ducats(res.pool, moved)
+    watermark = max(f.pm.watermark for f in folds)
+    edges = {k: v for f in folds for k, v in f.edges.items()}
+    async with res.redis.pipeline(transaction=False) as pipe:
+        for f in folds:
+            await res.store.write_partial(f.partition, f.pm, pipe=pipe)
+        await res.hot.record_ducats(rows, pipe=pipe)
+        await res.hot.record_transactions(events, when={e["seq"]: m.epoch(e["timestamp"]) for e in events},
+                                          watermark=watermark, pipe=pipe)
+        await res.hot.record_edges(edges, when={k: m.epoch(v.last_ts) for k, v in edges.items()},
+                                   watermark=watermark, pipe=pipe)
+        await pipe.execute()
 
 
 class SnapshotPublisher:
@@ -163,16 +183,21 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
     @app.agent(accepted)
     async def fold_accepted(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(settings.metrics_batch, within=0.05):
+            started = time.perf_counter()
             by_partition: dict[int, list[dict[str, Any]]] = {}
             for ev in batch:
                 by_partition.setdefault(ev.message.partition, []).append(orjson.loads(ev.value))
-            for partition, events in sorted(by_partition.items()):
-                with obs.METRICS_BATCH_SECONDS.time():
-                    new = await process_batch(partition=partition, events=events, metrics_table=metrics_table,
-                                              edges_table=edges_table, res=res)
-                obs.METRICS_EVENTS.labels(str(partition), "yes").inc(new)
-                obs.METRICS_EVENTS.labels(str(partition), "no").inc(len(events) - new)
-                log.info("metrics.batch", partition=partition, events=len(events), new=new)
+            folds = [fold_partition(partition=p, events=events, metrics_table=metrics_table,
+                                    edges_table=edges_table, treasury=settings.treasury_set)
+                     for p, events in sorted(by_partition.items())]
+            await publish_folds(res, folds)
+            took = time.perf_counter() - started
+            obs.METRICS_BATCH_SECONDS.observe(took)
+            for f in folds:
+                obs.METRICS_EVENTS.labels(str(f.partition), "yes").inc(f.fresh)
+                obs.METRICS_EVENTS.labels(str(f.partition), "no").inc(len(f.events) - f.fresh)
+            log.info("metrics.batch", events=len(batch), fresh=sum(f.fresh for f in folds),
+                     partitions=len(folds), ms=round(took * 1000, 1))
 
     @app.timer(0.1, on_leader=True)
     async def refresh_snapshot() -> None:

@@ -1,6 +1,8 @@
 """The hot cache in Redis: the most active ducats, the last hour of
 transactions, and the active network connections. Every write is idempotent
 (absolute values, members keyed by id), so a replayed batch changes nothing.
+Each method takes an optional ``pipe`` (a Redis pipeline) to queue its script
+call there instead of sending it at once.
 
 Keys (``<p>`` = DUCATS_TOPIC_PREFIX) and their bounds:
 
@@ -76,17 +78,17 @@ class HotCache:
         self._top = client.register_script(_KEEP_TOP)
         self._recent = client.register_script(_KEEP_RECENT)
 
-    async def record_ducats(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, pipe: Any = None) -> None:
         """rows: current state of moved ducats (ducatId, transfers, holder, ...)."""
         args: list[Any] = []
         for r in rows:
             args += [r["transfers"], r["ducatId"], orjson.dumps(r)]
         if args:
             await self._top(keys=[self.key("hot", "ducats"), self.key("hot", "ducat")],
-                            args=[*args, self.settings.hot_ducats])
+                            args=[*args, self.settings.hot_ducats], client=pipe)
 
     async def record_transactions(self, events: Iterable[Mapping[str, Any]], *, when: Mapping[int, int],
-                                  watermark: int) -> None:
+                                  watermark: int, pipe: Any = None) -> None:
         args: list[Any] = []
         for e in events:
             if "transactionId" in e:
@@ -95,13 +97,14 @@ class HotCache:
                 args += [when[e["seq"]], e["transactionId"], orjson.dumps(summary)]
         if args:
             await self._recent(keys=[self.key("hot", "tx"), self.key("hot", "tx", "data")],
-                               args=[*args, watermark - HOUR, self.settings.hot_transactions])
+                               args=[*args, watermark - HOUR, self.settings.hot_transactions], client=pipe)
 
-    async def record_edges(self, edges: Mapping[str, Edge], *, when: Mapping[str, int], watermark: int) -> None:
+    async def record_edges(self, edges: Mapping[str, Edge], *, when: Mapping[str, int], watermark: int,
+                           pipe: Any = None) -> None:
         args: list[Any] = []
         for key, edge in edges.items():
             args += [when[key], key, orjson.dumps({"weight": edge.weight, "transfers": edge.transfers,
                                                     "lastTimestamp": edge.last_ts})]
         if args:
             await self._recent(keys=[self.key("hot", "edges"), self.key("hot", "edges", "data")],
-                               args=[*args, watermark - HOUR, self.settings.hot_edges])
+                               args=[*args, watermark - HOUR, self.settings.hot_edges], client=pipe)

@@ -45,10 +45,11 @@ class MetricStore:
         self.version_key = settings.redis_key("metrics", "snapshot", "version")
         self._cas = client.register_script(_CAS)
 
-    async def write_partial(self, partition: int, pm: PartitionMetrics) -> bool:
-        """Store ``pm`` unless Redis already holds a later one for ``partition``."""
+    async def write_partial(self, partition: int, pm: PartitionMetrics, *, pipe: Any = None) -> bool:
+        """Store ``pm`` unless Redis already holds a later one for ``partition``.
+        With ``pipe`` (a Redis pipeline) the write is only queued on it."""
         done = await self._cas(keys=[self.partials_key, self.seqs_key, self.owners_key],
-                               args=[str(partition), pm.seq, pm.to_json(), WORKER])
+                               args=[str(partition), pm.seq, pm.to_json(), WORKER], client=pipe)
         return bool(done)
 
     async def read_partials(self) -> dict[int, PartitionMetrics]:
