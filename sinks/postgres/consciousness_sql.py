@@ -40,23 +40,24 @@ async def write_memories(cur: AsyncCursor[Any], writes: MemoryWrites) -> None:
     """COPY the new rows into ducat_memories; update the changed ones and delete the
     folded ones through a staging table, in one statement."""
     if writes.new:
-        await q.copy_rows(cur, """COPY ducat_memories (ducat_id, memory_id, created_at, kind, counterparty, memory,
-                                       significance, occurrences, compressed) FROM STDIN (FORMAT BINARY)""",
-                          ((m.ducat_id, m.memory_id, m.created_at, m.kind, m.counterparty, m.memory, m.significance,
-                            m.occurrences, m.compressed) for m in writes.new),
-                          ("int8", "int8", "timestamptz", "text", "text", "text", "float4", "int4", "bool"))
+        await q.copy_binary_rows(
+            cur, """COPY ducat_memories (ducat_id, memory_id, created_at, kind, counterparty, memory, significance,
+                                         occurrences, compressed) FROM STDIN (FORMAT BINARY)""",
+            ((m.ducat_id, m.memory_id, m.created_at, m.kind, m.counterparty, m.memory, m.significance,
+              m.occurrences, m.compressed) for m in writes.new),
+            ("int8", "int8", "timestamptz", "text", "text", "text", "float4", "int4", "bool"))
     if not writes.changed and not writes.gone:
         return
     await cur.execute("""CREATE TEMP TABLE IF NOT EXISTS memory_changes (
                              ducat_id bigint, memory_id bigint, kind text, counterparty text, memory text,
                              significance real, occurrences int, compressed boolean, gone boolean)
                          ON COMMIT DELETE ROWS""")
-    await q.copy_rows(cur, """COPY memory_changes (ducat_id, memory_id, kind, counterparty, memory, significance,
-                                   occurrences, compressed, gone) FROM STDIN (FORMAT BINARY)""",
-                      [(m.ducat_id, m.memory_id, m.kind, m.counterparty, m.memory, m.significance, m.occurrences,
-                        m.compressed, gone) for gone, rows in ((False, writes.changed), (True, writes.gone))
-                       for m in rows],
-                      ("int8", "int8", "text", "text", "text", "float4", "int4", "bool", "bool"))
+    await q.copy_binary_rows(
+        cur, """COPY memory_changes (ducat_id, memory_id, kind, counterparty, memory, significance, occurrences,
+                                     compressed, gone) FROM STDIN (FORMAT BINARY)""",
+        [(m.ducat_id, m.memory_id, m.kind, m.counterparty, m.memory, m.significance, m.occurrences, m.compressed,
+          gone) for gone, rows in ((False, writes.changed), (True, writes.gone)) for m in rows],
+        ("int8", "int8", "text", "text", "text", "float4", "int4", "bool", "bool"))
     await cur.execute(
         """WITH gone AS (
                DELETE FROM ducat_memories AS m USING memory_changes AS c

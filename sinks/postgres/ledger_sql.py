@@ -72,13 +72,18 @@ async def insert_mints(cur: AsyncCursor[Any], rows: Sequence[tuple[str, int, int
         [params[0], params[2], params[3], params[4], params[5], params[6]])
 
 
-async def copy_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]],
-                    types: Sequence[str] | None = None) -> None:
-    """COPY ``rows``; with ``types`` (one per column), ``statement`` must say FORMAT BINARY:
-    no text formatting of numbers and times, about five times faster for wide rows."""
+async def copy_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]]) -> None:
     async with cur.copy(statement) as copy:  # type: ignore[arg-type]
-        if types is not None:
-            copy.set_types(types)
+        for row in rows:
+            await copy.write_row(row)
+
+
+async def copy_binary_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]],
+                           types: Sequence[str]) -> None:
+    """COPY ``rows`` in binary (``statement`` says FORMAT BINARY; ``types``, one per
+    column): no text formatting of numbers and times, about 5x faster for wide rows."""
+    async with cur.copy(statement) as copy:  # type: ignore[arg-type]
+        copy.set_types(types)
         for row in rows:
             await copy.write_row(row)
 
@@ -98,10 +103,11 @@ async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatState]) -
                              aware_network double precision, resonance double precision, evolved_at text,
                              memory_count smallint)
                          ON COMMIT DELETE ROWS""")
-    await copy_rows(cur, """COPY ducat_changes (id, holder, previous_holder, transfer_count, impact_sum, network_hops,
-                                last_seq, last_at, level, stage, temperature, aware_self, aware_purpose,
-                                aware_network, resonance, evolved_at, memory_count) FROM STDIN (FORMAT BINARY)""",
-                    staged_rows(changes.values()), STAGED_TYPES)
+    await copy_binary_rows(
+        cur, """COPY ducat_changes (id, holder, previous_holder, transfer_count, impact_sum, network_hops, last_seq,
+                                    last_at, level, stage, temperature, aware_self, aware_purpose, aware_network,
+                                    resonance, evolved_at, memory_count) FROM STDIN (FORMAT BINARY)""",
+        staged_rows(changes.values()), STAGED_TYPES)
     await cur.execute(
         """UPDATE ducats AS d SET holder = c.holder, previous_holder = c.previous_holder,
                   transfer_count = c.transfer_count, impact_sum = c.impact_sum, network_hops = c.network_hops,
