@@ -91,7 +91,7 @@ class Settings(BaseSettings):
 
     @property
     def faust_broker(self) -> str:
-        return ";".join(f"kafka://{h.strip()}" for h in self.kafka_bootstrap.split(","))
+        return ";".join(f"ducats://{h.strip()}" for h in self.kafka_bootstrap.split(","))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -21,7 +21,7 @@ def test_environment_is_read_once_into_a_frozen_object(monkeypatch: pytest.Monke
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "127.0.0.1:1,127.0.0.1:2")
     monkeypatch.setenv("DUCATS_TOPIC_PREFIX", "staging")
     s = load_settings()
-    assert s.faust_broker == "kafka://127.0.0.1:1;kafka://127.0.0.1:2"
+    assert s.faust_broker == "ducats://127.0.0.1:1;ducats://127.0.0.1:2"
     assert s.topic("transactions.accepted") == "staging.transactions.accepted"
     with pytest.raises(Exception):
         s.app_id = "other"  # type: ignore[misc]
