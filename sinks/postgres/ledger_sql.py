@@ -22,7 +22,7 @@ async def load_holders(cur: AsyncCursor[Any], ids: Sequence[int]) -> tuple[dict[
     await cur.execute(
         """SELECT id, holder, previous_holder, transfer_count, impact_sum, network_hops, consciousness_level,
                   stage, temperature::text, last_tx_seq, last_transfer_at, memory_count
-           FROM ducats WHERE id = ANY(%s::bigint[])""", [list(ids)])
+           FROM ducats WHERE id = ANY(%s::bigint[])""", [list(ids)], binary=True)  # binary: less parsing
     holders, states = {}, {}
     for i, holder, prev, count, impact, hops, level, stage, temp, seq, at, memories in await cur.fetchall():
         holders[i] = holder
