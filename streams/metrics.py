@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode
@@ -63,7 +63,7 @@ class Resources(mode.Service):
         await self.redis.aclose()
 
 
-def _write(table: faust.Table, partition: int, key: str, value: dict[str, Any]) -> None:
+def _write(table: faust.types.TableT, partition: int, key: str, value: dict[str, Any]) -> None:
     """Set ``key`` and send its changelog record to ``partition``.
 
     Table.__setitem__ takes the partition from the current event, which a
@@ -83,8 +83,8 @@ class Folded:
     fresh: int
 
 
-def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_table: faust.Table,
-                   edges_table: faust.Table, treasury: frozenset[str]) -> Folded:
+def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_table: faust.types.TableT,
+                   edges_table: faust.types.TableT, treasury: frozenset[str]) -> Folded:
     """Fold one partition's events into its record and edges; write each changed key once."""
     edges: dict[str, Edge] = {}
     for e in events:
@@ -152,7 +152,7 @@ class SnapshotPublisher:
 
     async def _replace(self, partials: dict[int, m.PartitionMetrics]) -> dict[str, Any]:
         r, key = self.res.redis, self.settings.redis_key
-        top = await r.zrevrange(key("hot", "ducats"), 0, 9, withscores=True)
+        top: Any = await r.zrevrange(key("hot", "ducats"), 0, 9, withscores=True)
         snapshot = m.build_snapshot(
             partials=partials, census=await pg.census(self.res.pool),
             top=[(d.decode(), int(n)) for d, n in top], active_edges=await r.zcard(key("hot", "edges")),
@@ -172,7 +172,7 @@ class SnapshotPublisher:
 def register(app: faust.App, settings: Settings, res: Resources) -> None:
     accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
     # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
-    schema = faust.Schema(key_serializer="json", value_serializer="json")
+    schema: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
     metrics_table = app.Table("partition-metrics", schema=schema)
     edges_table = app.Table("network-edges", schema=schema)
     publisher = SnapshotPublisher(
@@ -182,7 +182,8 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
 
     @app.agent(accepted)
     async def fold_accepted(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(settings.metrics_batch, within=0.05):
+        # take_events is on the Stream class, not on the StreamT protocol.
+        async for batch in cast(faust.Stream[bytes], stream).take_events(settings.metrics_batch, within=0.05):
             started = time.perf_counter()
             by_partition: dict[int, list[dict[str, Any]]] = {}
             for ev in batch:

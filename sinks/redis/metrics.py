@@ -54,7 +54,8 @@ class MetricStore:
 
     async def read_partials(self) -> dict[int, PartitionMetrics]:
         raw = await self.client.hgetall(self.partials_key)
-        return {int(k): PartitionMetrics.from_json(v) for k, v in raw.items()}
+        return {int(k): PartitionMetrics.from_json(v if isinstance(v, bytes) else v.encode())
+                for k, v in raw.items()}
 
     async def replace_snapshot(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         """Give ``snapshot`` the next version and replace the stored one atomically."""

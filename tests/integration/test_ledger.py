@@ -64,7 +64,7 @@ async def test_random_workload_matches_the_reference_model(
         rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
         tx_count, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT transaction_id) FROM transactions").fetchone()  # type: ignore[misc]
-        balances = dict(conn.execute("SELECT holder, ducats FROM holder_balances WHERE ducats > 0").fetchall())
+        balances: dict[str, int] = dict(conn.execute("SELECT holder, ducats FROM holder_balances WHERE ducats > 0").fetchall())
     assert balances == Counter(w.reference.holder.values())
     holders = {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows}
     assert holders == w.reference.holder
