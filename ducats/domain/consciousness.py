@@ -4,7 +4,8 @@ A ducat's consciousness is a pure function of the accepted log: the ledger
 (the single writer, with one total order) evolves it for every ducat a transfer
 moves, in ``seq`` order, in the same database transaction as the move. Nothing
 here reads a clock or draws a random number, and every float that is stored is
-rounded to 6 digits, so the same log gives the same state on any machine.
+rounded to 6 digits (so that a last-bit difference between two libm ``exp``
+could only show at a rounding boundary): the same log gives the same state.
 
 Transfer impact
     How much a transfer stirs the ducats it moves: ``log(1 + n) / log(1 +
