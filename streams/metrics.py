@@ -206,6 +206,7 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
 
     @app.timer(1.0)
     async def heartbeat() -> None:
+        await res.hot.refresh_threshold()
         # Timers start only once table recovery is over, so this key also says "ready".
         owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted)
         await res.redis.set(settings.redis_key("workers", WORKER), orjson.dumps(

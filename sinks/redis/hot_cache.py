@@ -75,14 +75,26 @@ class HotCache:
     def __init__(self, *, settings: Settings, client: aioredis.Redis) -> None:
         self.settings = settings
         self.key = settings.redis_key
+        self.client = client
         self._top = client.register_script(_KEEP_TOP)
         self._recent = client.register_script(_KEEP_RECENT)
+        # Lowest transfer count in a full top set. Counts only grow, so a stale
+        # (lower) value only lets through candidates that the script then trims.
+        self.threshold = 0
+
+    async def refresh_threshold(self) -> int:
+        key = self.key("hot", "ducats")
+        if await self.client.zcard(key) >= self.settings.hot_ducats:
+            lowest = await self.client.zrange(key, 0, 0, withscores=True)
+            self.threshold = int(lowest[0][1]) if lowest else 0
+        return self.threshold
 
     async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, pipe: Any = None) -> None:
         """rows: current state of moved ducats (ducatId, transfers, holder, ...)."""
         args: list[Any] = []
         for r in rows:
-            args += [r["transfers"], r["ducatId"], orjson.dumps(r)]
+            if r["transfers"] >= self.threshold:
+                args += [r["transfers"], r["ducatId"], orjson.dumps(r)]
         if args:
             await self._top(keys=[self.key("hot", "ducats"), self.key("hot", "ducat")],
                             args=[*args, self.settings.hot_ducats], client=pipe)

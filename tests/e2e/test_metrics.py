@@ -115,7 +115,7 @@ async def test_snapshot_is_exact_after_50k_transfers(
         ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
         process_factory: Callable[..., WorkerProcess]) -> None:
     s = ledger_settings
-    worker = process_factory("worker", s)
+    worker = process_factory("worker", s, DUCATS_HOT_DUCATS="100", DUCATS_HOT_EDGES="50")
     await wait_worker_ready(s, worker)
     await run_workload(s, ledger_runner, transfers=50_000, seed=4)
     await wait_caught_up(s, timeout=300)
@@ -128,6 +128,32 @@ async def test_snapshot_is_exact_after_50k_transfers(
     assert kept(windows, horizon) == kept(reference, horizon)
     assert len(kept(windows, horizon)["1m"]) >= KEEP["1m"] - 1
     assert snap["transfers"] + snap["mints"] == totals["seq"]
+    await check_hot_cache(s, snap)
+
+
+async def check_hot_cache(s: Settings, snap: dict[str, Any]) -> None:
+    """The top set holds exactly the 100 highest transfer counts, each with its
+    true count; recent transactions and edges stay inside their bounds."""
+    client = aioredis.Redis.from_url(s.redis_url)
+    try:
+        top = await client.zrevrange(s.redis_key("hot", "ducats"), 0, -1, withscores=True)
+        details = await client.hlen(s.redis_key("hot", "ducat"))
+        tx_scores = [sc for _, sc in await client.zrange(s.redis_key("hot", "tx"), 0, -1, withscores=True)]
+        edges = await client.zcard(s.redis_key("hot", "edges"))
+    finally:
+        await client.aclose()
+    with psycopg.connect(s.database_url) as conn:
+        counts = dict(conn.execute("SELECT id, transfer_count FROM ducats").fetchall())
+        best = [r[0] for r in conn.execute(
+            "SELECT transfer_count FROM ducats ORDER BY transfer_count DESC LIMIT 100").fetchall()]
+    assert len(top) == details == 100
+    assert [int(sc) for _, sc in top] == best
+    for member, score in top:
+        batch, seq = member.decode().split("-")[1:]
+        assert counts[int(batch) * 1_000_000 + int(seq)] == int(score)
+    watermark = dt.datetime.fromisoformat(snap["watermark"]).timestamp()
+    assert tx_scores and min(tx_scores) >= watermark - 3600 and len(tx_scores) <= 100_000
+    assert 0 < edges <= 50 and snap["network"]["activeConnections"] == edges
 
 
 async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
