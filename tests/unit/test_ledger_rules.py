@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from ducats.domain.consciousness import transfer_impact
 from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome, Rejected
+from schemas.errors import InvalidEvent
 from schemas.models import RejectReason
+from sinks.postgres.ledger_input import event_time
 
 
 AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -81,3 +85,12 @@ def test_mint_over_existing_ducats_is_a_conflict() -> None:
 def test_impact_is_logarithmic_and_bounded() -> None:
     assert transfer_impact(0) == 0.0
     assert 0 < transfer_impact(1) < transfer_impact(10) < transfer_impact(10_000) == 1.0
+
+
+def test_event_times_the_schema_admits_but_no_clock_can_show_are_dead_letters() -> None:
+    assert event_time("2026-11-26t12:00:00z") == dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)
+    assert event_time("2026-11-26T13:30:00.1234567+01:30").microsecond == 123456  # digits past 6 dropped
+    for bad in ("2026-02-30T10:00:00Z", "2026-11-26T12:00:60Z"):
+        with pytest.raises(InvalidEvent) as err:
+            event_time(bad)
+        assert err.value.reason.value == "schema_violation"
