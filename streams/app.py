@@ -22,8 +22,11 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         web_bind="127.0.0.1",
         web_port=settings.worker_web_port,
+        # Faust's own files (table stores' folders) go under the state folder, not the cwd.
+        datadir=str(settings.state_dir / "faust" / "{conf.name}-data"),
         autodiscover=False,
     )
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     resources = metrics.Resources(settings=settings)
     app.add_dependency(resources)  # first child: started before the agents, stopped after
     metrics.register(app, settings, resources)
