@@ -1,0 +1,100 @@
+"""``ducats bench``: end-to-end benchmarks of the ledger (see BENCHMARKS.md).
+
+Progress goes to stderr; the result is a table on stdout followed by one JSON
+line, the last line of stdout. Every run is bounded by ``--timeout`` and
+removes its private database and topics, unless ``--keep``.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ducats.settings import Settings
+
+T = TypeVar("T")
+
+TIMEOUT = click.option("--timeout", type=click.FloatRange(min=1.0), default=600.0, show_default=True,
+                       help="Seconds the whole run may take, set-up and baselines included.")
+LEDGER_BATCH = click.option("--ledger-batch", type=int, default=None,
+                            help="DUCATS_LEDGER_BATCH of the ledger under test (default: the setting, 5000).")
+KEEP = click.option("--keep", is_flag=True, help="Keep the private database and topics (for a post-mortem).")
+
+
+GRACE_S = 60.0  # beyond --timeout, for the clean-up of a run cancelled mid-way
+
+
+def run_bounded(main: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run ``main``; past ``timeout`` (plus a grace period) cancel it, which runs its
+    clean-up, and fail with BenchTimeout. The benchmarks check the deadline
+    themselves; this is the backstop for a call that hangs."""
+    from bench.errors import BenchTimeout
+
+    async def bounded() -> T:
+        try:
+            async with asyncio.timeout(timeout + GRACE_S):
+                return await main
+        except TimeoutError:
+            raise BenchTimeout(f"benchmark cancelled after {timeout + GRACE_S:.0f} s") from None
+
+    return asyncio.run(bounded())
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks of the ledger, end to end, with same-run baselines."""
+
+
+@bench.command()
+@click.option("--ducats", type=int, default=1_000_000, show_default=True, help="Ducats to mint.")
+@click.option("--size", type=int, default=10_000, show_default=True, help="Ducats per mint event, 1..10000.")
+@LEDGER_BATCH
+@TIMEOUT
+@KEEP
+@click.pass_obj
+def mint(settings: Settings, ducats: int, size: int, ledger_batch: int | None, timeout: float, keep: bool) -> None:
+    """Mint DUCATS ducats through the ledger; compare with raw COPY and raw Kafka."""
+    from bench.mint import MintParams, run_mint
+    from bench.report import Status, emit
+
+    params = MintParams(ducats=ducats, size=size, timeout=timeout, keep=keep, ledger_batch=ledger_batch)
+    result, figures = run_bounded(run_mint(settings, params, Status()), timeout)
+    emit(result, f"bench mint: {ducats:,} ducats in events of {size:,}", figures)
+
+
+@bench.command()
+@click.option("--transfers", type=int, default=100_000, show_default=True, help="Transfers to apply (all valid).")
+@click.option("--ducats-per-transfer", type=int, default=5, show_default=True, help="Ducats each transfer moves.")
+@click.option("--holders", type=int, default=1_000, show_default=True, help="Holders the transfers go between.")
+@click.option("--per-holder", type=int, default=1_000, show_default=True,
+              help="Ducats minted to each holder first (not timed): holders x per-holder ducats in all.")
+@click.option("--seed", type=int, default=20261126, show_default=True, help="Seed of the transfer generator.")
+@click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run the ledger with per-step timers and write them (and the log) to this folder.")
+@click.option("--cprofile", is_flag=True, help="With --profile: also run the ledger under cProfile (slower).")
+@LEDGER_BATCH
+@TIMEOUT
+@KEEP
+@click.pass_obj
+def transfers(settings: Settings, transfers: int, ducats_per_transfer: int, holders: int, per_holder: int,
+              seed: int, profile_dir: Path | None, cprofile: bool, ledger_batch: int | None, timeout: float,
+              keep: bool) -> None:
+    """Apply TRANSFERS valid transfers through the ledger; compare with raw COPY,
+    a raw bulk UPDATE of the same holder changes, and raw Kafka."""
+    from bench.profile import profile_table
+    from bench.report import Status, emit
+    from bench.transfers import TransferParams, run_transfers
+
+    if cprofile and profile_dir is None:
+        raise click.UsageError("--cprofile needs --profile DIR")
+    params = TransferParams(transfers=transfers, ducats_per_transfer=ducats_per_transfer, holders=holders,
+                            per_holder=per_holder, seed=seed, timeout=timeout, keep=keep,
+                            profile_dir=str(profile_dir) if profile_dir else None, cprofile=cprofile,
+                            ledger_batch=ledger_batch)
+    result, figures = run_bounded(run_transfers(settings, params, Status()), timeout)
+    extra = [profile_table(result["profile"])] if "profile" in result else []
+    emit(result, f"bench transfers: {transfers:,} transfers of {ducats_per_transfer} ducats "
+                 f"between {holders:,} holders", figures, extra=extra)

@@ -1,0 +1,49 @@
+"""`ducats bench mint` runs end to end on a tiny workload and leaves nothing behind.
+
+A smoke test only: it checks that the benchmark completes and reports, never
+how fast anything is (performance is measured by the benchmarks themselves).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import psycopg
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ducats.settings import Settings
+
+FIGURES = {"pipeline_ducats", "pipeline_events", "kafka_produce", "kafka_consume", "pg_copy", "pg_insert_series"}
+
+
+async def test_bench_mint_prints_one_json_line_and_cleans_up(base_settings: Settings) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP": base_settings.kafka_bootstrap,
+           "DATABASE_URL": base_settings.database_url}
+    proc = subprocess.run([sys.executable, "-m", "ducats.cli", "bench", "mint", "--ducats", "20000",
+                           "--size", "10000", "--timeout", "150"],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = orjson.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert result["benchmark"] == "mint"
+    assert result["params"]["ducats"] == 20_000
+    assert set(result["figures"]) == FIGURES
+    assert result["figures"]["pipeline_ducats"]["count"] == 20_000
+    assert result["figures"]["pipeline_events"]["count"] == 2
+    for key in FIGURES - {"pipeline_ducats", "pipeline_events"}:
+        assert result["figures"][key]["ratio"] > 0, key
+    assert {"nproc", "cpu", "ram_bytes"} <= result["machine"].keys()
+    assert result["ledger"]["records"] == 2
+
+    with psycopg.connect(base_settings.database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [result["database"]]).fetchone()
+    assert left == (0,)
+    admin = AIOKafkaAdminClient(bootstrap_servers=base_settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        topics = await admin.list_topics()
+    finally:
+        await admin.close()
+    assert not [t for t in topics if t.startswith(result["topic_prefix"] + ".")]
