@@ -98,3 +98,42 @@ def transfers(settings: Settings, transfers: int, ducats_per_transfer: int, hold
     extra = [profile_table(result["profile"])] if "profile" in result else []
     emit(result, f"bench transfers: {transfers:,} transfers of {ducats_per_transfer} ducats "
                  f"between {holders:,} holders", figures, extra=extra)
+
+
+@bench.command()
+@click.option("--rate", type=int, default=1000, show_default=True, help="Transfers published per second.")
+@click.option("--seconds", type=float, default=20.0, show_default=True, help="How long to publish.")
+@TIMEOUT
+@KEEP
+@click.pass_obj
+def freshness(settings: Settings, rate: int, seconds: float, timeout: float, keep: bool) -> None:
+    """Time from an accepted event to its visibility in the Redis snapshot (p50..p99),
+    next to raw aiokafka produce -> consume latency at the same rate."""
+    import orjson
+    from rich.console import Console
+
+    from bench.freshness import FreshnessParams, freshness_table, run_freshness
+    from bench.report import Status
+
+    logs = settings.state_dir / "logs" / "bench-freshness"
+    logs.mkdir(parents=True, exist_ok=True)
+    params = FreshnessParams(rate=rate, seconds=seconds, timeout=timeout, keep=keep)
+    result = run_bounded(run_freshness(settings, params, Status(), logs), timeout)
+    Console(width=120).print(freshness_table(result))
+    print(orjson.dumps(result).decode(), flush=True)
+
+
+@bench.command()
+@click.option("--events", type=int, default=100_000, show_default=True, help="Accepted events to fold.")
+@TIMEOUT
+@click.pass_obj
+def metrics(settings: Settings, events: int, timeout: float) -> None:
+    """How fast one Faust worker folds the accepted log into the snapshot,
+    next to raw aiokafka consume + decode of the same records."""
+    from bench.metrics import run_metrics
+    from bench.report import Status, emit
+
+    logs = settings.state_dir / "logs" / "bench-metrics"
+    logs.mkdir(parents=True, exist_ok=True)
+    result, figures = run_bounded(run_metrics(settings, events=events, status=Status(), logs=logs), timeout)
+    emit(result, f"bench metrics: {events:,} accepted events", figures)

@@ -108,6 +108,10 @@ async def apply_changes(cur: AsyncCursor[Any], changes: dict[int, DucatState]) -
                                     last_at, level, stage, temperature, aware_self, aware_purpose, aware_network,
                                     resonance, evolved_at, memory_count) FROM STDIN (FORMAT BINARY)""",
         staged_rows(changes.values()), STAGED_TYPES)
+    # Without statistics on the staging table the planner hash-joins a scan of
+    # all of ducats, every batch; by primary key it is half the time (BENCHMARKS.md).
+    await cur.execute("SET LOCAL enable_hashjoin = off")
+    await cur.execute("SET LOCAL enable_mergejoin = off")
     await cur.execute(
         """UPDATE ducats AS d SET holder = c.holder, previous_holder = c.previous_holder,
                   transfer_count = c.transfer_count, impact_sum = c.impact_sum, network_hops = c.network_hops,

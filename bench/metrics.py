@@ -1,0 +1,100 @@
+"""``ducats bench metrics``: how fast a Faust worker folds the accepted log.
+
+N accepted events (mints, then transfers with balances, as the ledger writes
+them) are put on a private accepted topic first; then one worker starts and
+the clock runs until the Redis snapshot counts all N. The same-run baseline is
+raw aiokafka: consume and orjson-decode the same N records.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+
+from bench.env import BenchEnv
+from bench.freshness import FAUST_TOPICS, _paced_send, free_port
+from bench.report import Figure, Status, machine, utc_now
+from ducats.kafka import topic_partitions
+from ducats.procs import WorkerProcess
+from ducats.settings import Settings
+from schemas.ducat_id import ducat_str
+
+TS = "2026-11-26T12:00:00+00:00"
+
+
+def accepted_log(n: int, holders: int = 500) -> list[tuple[bytes, bytes]]:
+    """``holders`` mints of 100 ducats, then transfers between them: valid, with balances."""
+    out: list[tuple[bytes, bytes]] = []
+    names = [f"h{i:04d}" for i in range(holders)]
+    for i, h in enumerate(names):
+        out.append((h.encode(), orjson.dumps({"seq": i + 1, "mintId": f"m{i}", "batch": i + 1, "firstSeq": 1,
+                                              "count": 100, "holder": h, "timestamp": TS, "appliedAt": TS,
+                                              "holderBalance": 100})))
+    for k in range(n - holders):
+        seq, frm, to = holders + k + 1, names[k % holders], names[(k * 7 + 1) % holders]
+        ids = [ducat_str((k % holders + 1) * 1_000_000 + 1 + j) for j in range(3)]
+        out.append((frm.encode(), orjson.dumps({
+            "seq": seq, "transactionId": f"t{k}", "timestamp": TS, "from": frm, "to": to, "ducatIds": ids,
+            "ducatCount": 3, "consciousnessImpact": 0.119, "appliedAt": TS, "fromBalance": 97, "toBalance": 103})))
+    return out
+
+
+async def _raw_consume(s: Settings, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = await topic_partitions(s, [topic])
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        started, got = time.perf_counter(), 0
+        while got < n:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                for r in records:
+                    orjson.loads(r.value)
+                got += len(records)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def run_metrics(base: Settings, *, events: int, status: Status, logs: Any) -> tuple[dict[str, Any], list[Figure]]:
+    env = await BenchEnv.create(base)
+    s = env.settings
+    worker = WorkerProcess(env={**env.ledger_env(DUCATS_METRICS_PORT="0"), "REDIS_URL": s.redis_url,
+                                "DUCATS_WORKER_WEB_PORT": str(free_port())},
+                           command="worker", log_path=logs / "metrics-worker.log")
+    try:
+        status.say(f"writing {events:,} accepted events")
+        await _paced_send(s, s.topic_accepted, accepted_log(events), 10_000_000)
+        raw = await _raw_consume(s, s.topic_accepted, events)
+        client = aioredis.Redis.from_url(s.redis_url)
+        started = time.perf_counter()
+        worker.start()
+        status.say("worker folding the accepted log")
+        deadline = time.monotonic() + 600
+        while True:
+            snap = await client.get(s.redis_key("metrics", "snapshot"))
+            if snap and orjson.loads(snap)["position"]["events"] >= events:
+                break
+            assert worker.alive and time.monotonic() < deadline, "the worker stopped or timed out"
+            await asyncio.sleep(0.05)
+        took = time.perf_counter() - started
+        await client.aclose()
+    finally:
+        worker.stop()
+        env.topics += [f"{s.app_id}-{name}" for name in FAUST_TOPICS]
+        client = aioredis.Redis.from_url(s.redis_url)
+        keys = [k async for k in client.scan_iter(match=f"{s.topic_prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        await env.close()
+    figures = [Figure(key="worker", label="worker start -> snapshot counts all events (incl. start-up)",
+                      count=events, unit="events", seconds=took),
+               Figure(key="raw_consume", label="raw aiokafka consume + orjson decode", count=events,
+                      unit="events", seconds=raw, versus="worker")]
+    return {"benchmark": "metrics", "date": utc_now(), "machine": machine(), "events": events}, figures
