@@ -54,6 +54,22 @@ class FreshnessParams:
     keep: bool = False
 
 
+async def close_with_worker(env: BenchEnv) -> None:
+    """Close ``env`` and also remove what a Faust worker left: its changelog and
+    assignor topics and the Redis keys under the private prefix."""
+    s = env.settings
+    env.topics += [f"{s.app_id}-{name}" for name in FAUST_TOPICS]
+    if not env.keep:
+        client = aioredis.Redis.from_url(s.redis_url)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{s.topic_prefix}:*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+    await env.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -179,14 +195,7 @@ async def run_freshness(base: Settings, p: FreshnessParams, status: Status, logs
     finally:
         for proc in procs:
             proc.stop()
-        env.topics += [f"{s.app_id}-{name}" for name in FAUST_TOPICS]
-        if not p.keep:
-            client = aioredis.Redis.from_url(s.redis_url)
-            keys = [k async for k in client.scan_iter(match=f"{s.topic_prefix}:*")]
-            if keys:
-                await client.delete(*keys)
-            await client.aclose()
-        await env.close()
+        await close_with_worker(env)
 
 
 def _summary(values: list[float]) -> dict[str, float]:

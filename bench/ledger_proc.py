@@ -20,13 +20,12 @@ from typing import Any
 
 import orjson
 import psycopg
-from aiokafka import AIOKafkaConsumer
 
 from bench.deadline import Deadline
 from bench.env import BenchEnv
 from bench.errors import BenchError
 from bench.report import Status
-from ducats.kafka import topic_partitions
+from ducats.kafka import end_offsets
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
 from ducats.upstream import Outgoing, publish
@@ -78,18 +77,6 @@ class LedgerProcess(WorkerProcess):
                 if isinstance(rec, dict) and rec.get("event") == "ledger.batch" and rec.get(where, 0) > 0:
                     out.append(rec)
             return out
-
-
-async def end_offsets(settings: Settings, topics: list[str]) -> Offsets:
-    """The end offset of every partition of ``topics``."""
-    tps = await topic_partitions(settings, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
 
 async def applied_offsets(conn: psycopg.AsyncConnection[Any]) -> Offsets:

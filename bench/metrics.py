@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
 from bench.env import BenchEnv
-from bench.freshness import FAUST_TOPICS, _paced_send, free_port
+from bench.freshness import _paced_send, close_with_worker, free_port
 from bench.report import Figure, Status, machine, utc_now
 from ducats.kafka import topic_partitions
 from ducats.procs import WorkerProcess
@@ -86,13 +86,7 @@ async def run_metrics(base: Settings, *, events: int, status: Status, logs: Any)
         await client.aclose()
     finally:
         worker.stop()
-        env.topics += [f"{s.app_id}-{name}" for name in FAUST_TOPICS]
-        client = aioredis.Redis.from_url(s.redis_url)
-        keys = [k async for k in client.scan_iter(match=f"{s.topic_prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        await env.close()
+        await close_with_worker(env)
     figures = [Figure(key="worker", label="worker start -> snapshot counts all events (incl. start-up)",
                       count=events, unit="events", seconds=took),
                Figure(key="raw_consume", label="raw aiokafka consume + orjson decode", count=events,

@@ -4,8 +4,9 @@ Topic creation is idempotent: an existing topic is left as it is.
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +28,23 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+@contextlib.asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client; Kafka not answering is a one-line ServiceUnavailable."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
     try:
         await admin.start()
     except KafkaConnectionError as exc:
         raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         wanted = [s for s in specs if s.name not in existing]
         created: list[str] = []
@@ -46,22 +56,13 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
             except TopicAlreadyExistsError:
                 pass  # another process won the race; same outcome
         return created
-    finally:
-        await admin.close()
 
 
 async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
     """Every partition of ``topics``; a missing topic is a one-line ConfigError."""
     names = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
-    try:
+    async with admin_client(settings) as admin:
         described = await admin.describe_topics(names)
-    finally:
-        await admin.close()
     found = {d["topic"]: d for d in described if d.get("error_code", 0) == 0}
     missing = [n for n in names if n not in found]
     if missing:

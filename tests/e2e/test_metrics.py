@@ -136,14 +136,17 @@ async def check_hot_cache(s: Settings, snap: dict[str, Any]) -> None:
     true count; recent transactions and edges stay inside their bounds."""
     client = aioredis.Redis.from_url(s.redis_url)
     try:
-        top = await client.zrevrange(s.redis_key("hot", "ducats"), 0, -1, withscores=True)
+        top: list[tuple[bytes, float]] = await client.zrevrange(  # type: ignore[assignment]
+            s.redis_key("hot", "ducats"), 0, -1, withscores=True)
         details = await client.hlen(s.redis_key("hot", "ducat"))
-        tx_scores = [sc for _, sc in await client.zrange(s.redis_key("hot", "tx"), 0, -1, withscores=True)]
+        recent: list[tuple[bytes, float]] = await client.zrange(  # type: ignore[assignment]
+            s.redis_key("hot", "tx"), 0, -1, withscores=True)
+        tx_scores = [sc for _, sc in recent]
         edges = await client.zcard(s.redis_key("hot", "edges"))
     finally:
         await client.aclose()
     with psycopg.connect(s.database_url) as conn:
-        counts = dict(conn.execute("SELECT id, transfer_count FROM ducats").fetchall())
+        counts: dict[int, int] = dict(conn.execute("SELECT id, transfer_count FROM ducats").fetchall())
         best = [r[0] for r in conn.execute(
             "SELECT transfer_count FROM ducats ORDER BY transfer_count DESC LIMIT 100").fetchall()]
     assert len(top) == details == 100
