@@ -15,6 +15,7 @@ demo: up
 	@$(VENV)/ducats demo
 
 test: up
+	@$(VENV)/lint-imports --no-cache
 	@$(VENV)/mypy
 	@$(VENV)/pytest $(PYTEST_ARGS)
 

@@ -31,8 +31,7 @@ from bench.workload import TransferChain, holder_names, holdings_of, mint_plan
 from ducats.kafka import TopicSpec, make_producer, topic_partitions
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
-from streams.ledger import wait_caught_up
-from streams.metrics import live_workers
+from reads.pipeline import live_workers, wait_caught_up
 
 POLL_S = 0.005
 FAUST_TOPICS = ("partition-metrics-changelog", "network-edges-changelog", "__assignor-__leader")

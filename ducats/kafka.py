@@ -1,6 +1,7 @@
 """Small, shared Kafka plumbing on aiokafka: topic creation, producers, readiness.
 
-Topic creation is idempotent: an existing topic is left as it is.
+Topic creation is idempotent: an existing topic is left as it is, and a topic
+is ready (a leader for every partition) when ``ensure_topics`` returns.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ducats.errors import ConfigError, ServiceUnavailable
 from ducats.settings import Settings
@@ -42,28 +44,91 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
         await admin.close()
 
 
+UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION: the one describe error that means "does not exist"
+READY_WITHIN = 30.0  # seconds a created topic may take to elect a leader for every partition
+
+
+def _retrying() -> AsyncRetrying:
+    """A bounded poll with capped exponential backoff (20 ms doubling to 1 s, READY_WITHIN in all)."""
+    return AsyncRetrying(retry=retry_if_exception_type(_NotReady), reraise=True,
+                         wait=wait_exponential(multiplier=0.02, max=1.0), stop=stop_after_delay(READY_WITHIN))
+
+
+class _NotReady(Exception):
+    """A topic that exists but has no leader yet for some partition (retried, never shown)."""
+
+
+def _ready(described: dict[str, Any], partitions: int | None) -> bool:
+    parts = described.get("partitions") or []
+    return (described.get("error_code", 0) == 0 and bool(parts)
+            and (partitions is None or len(parts) == partitions)
+            and all(p.get("error_code", 0) == 0 and p.get("leader", -1) >= 0 for p in parts))
+
+
+async def _describe_ready(admin: AIOKafkaAdminClient, names: list[str],
+                          partitions: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Describe ``names`` until each exists with a leader for every partition.
+
+    A topic the broker does not know (UNKNOWN_TOPIC_OR_PARTITION) is returned as
+    missing when ``partitions`` is None (a reader asking); any other error, such
+    as LEADER_NOT_AVAILABLE right after creation, is retried until READY_WITHIN."""
+    want = partitions or {}
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        async for attempt in _retrying():
+            with attempt:
+                described = {d["topic"]: d for d in await admin.describe_topics(names)}
+                found = {n: d for n, d in described.items() if _ready(d, want.get(n))}
+                pending = [n for n in names if n not in found and not (
+                    partitions is None and described.get(n, {}).get("error_code") == UNKNOWN_TOPIC)]
+                if pending:
+                    raise _NotReady(pending[0])
+    except _NotReady as exc:
+        raise ServiceUnavailable(f"topic {exc} has no leader for every partition after {READY_WITHIN:.0f} s; "
+                                 "fix: check the broker's log") from None
+    return found
+
+
 async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+    """Create the topics that do not exist yet; return the names created.
+
+    Returns only once every topic of ``specs`` (new or old) has a leader for
+    each of its partitions, so callers can produce and consume at once."""
+    specs = list(specs)
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
-        wanted = [s for s in specs if s.name not in existing]
         created: list[str] = []
-        for spec in wanted:
+        for spec in (s for s in specs if s.name not in existing):
             topic = NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config))
             try:
                 await admin.create_topics([topic])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass  # another process won the race; same outcome
+        if specs:
+            await _describe_ready(admin, [s.name for s in specs],
+                                  {s.name: s.partitions for s in specs if s.name in created})
         return created
 
 
+async def delete_topics(settings: Settings, names: Iterable[str]) -> None:
+    """Delete ``names`` (those that exist); tests and benchmarks clean up with it."""
+    wanted = list(names)
+    if not wanted:
+        return
+    async with admin_client(settings) as admin:
+        present = [n for n in wanted if n in set(await admin.list_topics())]
+        if present:
+            await admin.delete_topics(present)
+
+
 async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
-    """Every partition of ``topics``; a missing topic is a one-line ConfigError."""
+    """Every partition of ``topics``; a missing topic is a one-line ConfigError.
+
+    A topic still electing its leaders is waited for (bounded), not reported missing."""
     names = list(topics)
     async with admin_client(settings) as admin:
-        described = await admin.describe_topics(names)
-    found = {d["topic"]: d for d in described if d.get("error_code", 0) == 0}
+        found = await _describe_ready(admin, names)
     missing = [n for n in names if n not in found]
     if missing:
         raise ConfigError(f"topic {missing[0]} does not exist; fix: run `ducats topics`")

@@ -103,27 +103,3 @@ def main(settings: Settings) -> None:
 
     asyncio.run(_run())
 
-
-async def ledger_lag(settings: Settings) -> int:
-    """Input records not yet applied, plus outbox records not yet published."""
-    import psycopg
-
-    from ducats.kafka import end_offsets
-
-    ends = await end_offsets(settings, [settings.topic_mints, settings.topic_transactions])
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-        rows = await (await conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")).fetchall()
-        outbox = (await (await conn.execute("SELECT count(*) FROM outbox")).fetchone())[0]  # type: ignore[index]
-    done = {(r[0], r[1]): r[2] for r in rows}
-    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items()) + int(outbox)
-
-
-async def wait_caught_up(settings: Settings, timeout: float = 180) -> None:
-    """Until the ledger has applied every input record and emptied its outbox."""
-    from ducats.errors import ServiceUnavailable
-
-    deadline = time.monotonic() + timeout
-    while (lag := await ledger_lag(settings)) > 0:
-        if time.monotonic() > deadline:
-            raise ServiceUnavailable(f"the ledger is {lag} records behind after {timeout:.0f} s")
-        await asyncio.sleep(0.2)

@@ -25,8 +25,11 @@ from psycopg_pool import AsyncConnectionPool
 from ducats import observability as obs
 from ducats.domain import metrics as m
 from ducats.domain.network import Edge, edge_key, fold_edges
+from ducats.keys import RedisKeys
 from ducats.logs import get_logger
 from ducats.settings import Settings
+from reads import snapshot as reads
+from reads.census import census
 from schemas.ducat_id import ducat_ints
 from sinks.postgres import metrics as pg
 from sinks.redis.hot_cache import HotCache
@@ -151,11 +154,10 @@ class SnapshotPublisher:
         return snapshot
 
     async def _replace(self, partials: dict[int, m.PartitionMetrics]) -> dict[str, Any]:
-        r, key = self.res.redis, self.settings.redis_key
-        top: Any = await r.zrevrange(key("hot", "ducats"), 0, 9, withscores=True)
+        r, keys = self.res.redis, RedisKeys.of(self.settings)
         snapshot = m.build_snapshot(
-            partials=partials, census=await pg.census(self.res.pool),
-            top=[(d.decode(), int(n)) for d, n in top], active_edges=await r.zcard(key("hot", "edges")),
+            partials=partials, census=await census(self.res.pool),
+            top=await reads.top_circulating(r, keys, 10), active_edges=await reads.active_edges(r, keys),
             now=dt.datetime.now(dt.UTC).isoformat())
         return await self.res.store.replace_snapshot(snapshot)
 
@@ -209,7 +211,7 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         await res.hot.refresh_threshold()
         # Timers start only once table recovery is over, so this key also says "ready".
         owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted)
-        await res.redis.set(settings.redis_key("workers", WORKER), orjson.dumps(
+        await res.redis.set(RedisKeys.of(settings).worker(WORKER), orjson.dumps(
             {"worker": WORKER, "partitions": owned, "at": dt.datetime.now(dt.UTC).isoformat()}), ex=5)
 
     @app.timer(5.0)
@@ -218,13 +220,3 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         for key, raw in list(metrics_table.data.items()):
             await res.store.write_partial(int(str(key)[1:]), m.PartitionMetrics.from_dict(raw))
 
-
-async def live_workers(settings: Settings) -> list[dict[str, Any]]:
-    """The workers whose heartbeat is fresh: ready (tables recovered) and processing."""
-    client = aioredis.Redis.from_url(settings.redis_url)
-    try:
-        keys = [k async for k in client.scan_iter(match=settings.redis_key("workers", "*"))]
-        values = await client.mget(keys) if keys else []
-    finally:
-        await client.aclose()
-    return [orjson.loads(v) for v in values if v]

@@ -1,8 +1,6 @@
 """What the metrics side reads from and writes to PostgreSQL.
 
-Reads: the current state of moved ducats (for the hot cache) and the ducat
-census (exact counts per temperature, stage and level decile, kept by the
-ledger). Writes: one metric_history row per snapshot and the daily rollups.
+Reads: the current state of moved ducats (for the hot cache). Writes: one metric_history row per snapshot and the daily rollups.
 """
 from __future__ import annotations
 
@@ -27,18 +25,6 @@ async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int]) -> list[di
         rows = await cur.fetchall()
     return [{"ducatId": ducat_str(r[0]), "transfers": r[2], "holder": r[1], "level": r[3],
              "temperature": r[4], "lastTransferAt": None if r[5] is None else r[5].isoformat()} for r in rows]
-
-
-async def census(pool: AsyncConnectionPool) -> dict[str, dict[str, int]]:
-    """{dimension: {bucket: ducats}} from ducat_census; empty before that table exists."""
-    async with pool.connection() as conn:
-        if (await (await conn.execute("SELECT to_regclass('ducat_census')")).fetchone()) == (None,):
-            return {}
-        rows = await (await conn.execute("SELECT dimension, bucket, ducats FROM ducat_census")).fetchall()
-    out: dict[str, dict[str, int]] = {}
-    for dimension, bucket, n in rows:
-        out.setdefault(dimension, {})[bucket] = int(n)
-    return out
 
 
 async def save_history(pool: AsyncConnectionPool, snapshot: Mapping[str, Any],

@@ -27,6 +27,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from ducats.domain.network import Edge
+from ducats.keys import RedisKeys
 from ducats.settings import Settings
 
 HOUR = 3600
@@ -74,7 +75,7 @@ return #old
 class HotCache:
     def __init__(self, *, settings: Settings, client: aioredis.Redis) -> None:
         self.settings = settings
-        self.key = settings.redis_key
+        self.keys = RedisKeys.of(settings)
         self.client = client
         self._top = client.register_script(_KEEP_TOP)
         self._recent = client.register_script(_KEEP_RECENT)
@@ -83,7 +84,7 @@ class HotCache:
         self.threshold = 0
 
     async def refresh_threshold(self) -> int:
-        key = self.key("hot", "ducats")
+        key = self.keys.hot_ducats
         if await self.client.zcard(key) >= self.settings.hot_ducats:
             lowest = await self.client.zrange(key, 0, 0, withscores=True)
             self.threshold = int(lowest[0][1]) if lowest else 0
@@ -96,7 +97,7 @@ class HotCache:
             if r["transfers"] >= self.threshold:
                 args += [r["transfers"], r["ducatId"], orjson.dumps(r)]
         if args:
-            await self._top(keys=[self.key("hot", "ducats"), self.key("hot", "ducat")],
+            await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat],
                             args=[*args, self.settings.hot_ducats], client=pipe)
 
     async def record_transactions(self, events: Iterable[Mapping[str, Any]], *, when: Mapping[int, int],
@@ -108,7 +109,7 @@ class HotCache:
                                              "consciousnessImpact")}
                 args += [when[e["seq"]], e["transactionId"], orjson.dumps(summary)]
         if args:
-            await self._recent(keys=[self.key("hot", "tx"), self.key("hot", "tx", "data")],
+            await self._recent(keys=[self.keys.hot_tx, self.keys.hot_tx_data],
                                args=[*args, watermark - HOUR, self.settings.hot_transactions], client=pipe)
 
     async def record_edges(self, edges: Mapping[str, Edge], *, when: Mapping[str, int], watermark: int,
@@ -118,5 +119,5 @@ class HotCache:
             args += [when[key], key, orjson.dumps({"weight": edge.weight, "transfers": edge.transfers,
                                                     "lastTimestamp": edge.last_ts})]
         if args:
-            await self._recent(keys=[self.key("hot", "edges"), self.key("hot", "edges", "data")],
+            await self._recent(keys=[self.keys.hot_edges, self.keys.hot_edges_data],
                                args=[*args, watermark - HOUR, self.settings.hot_edges], client=pipe)

@@ -22,6 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from ducats.domain.metrics import PartitionMetrics
+from ducats.keys import RedisKeys
 from ducats.settings import Settings
 
 _CAS = """
@@ -38,11 +39,9 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 class MetricStore:
     def __init__(self, *, settings: Settings, client: aioredis.Redis) -> None:
         self.client = client
-        self.partials_key = settings.redis_key("metrics", "partials")
-        self.seqs_key = settings.redis_key("metrics", "partials", "seq")
-        self.owners_key = settings.redis_key("metrics", "owners")
-        self.snapshot_key = settings.redis_key("metrics", "snapshot")
-        self.version_key = settings.redis_key("metrics", "snapshot", "version")
+        keys = RedisKeys.of(settings)
+        self.partials_key, self.seqs_key, self.owners_key = keys.partials, keys.partial_seqs, keys.owners
+        self.snapshot_key, self.version_key = keys.snapshot, keys.snapshot_version
         self._cas = client.register_script(_CAS)
 
     async def write_partial(self, partition: int, pm: PartitionMetrics, *, pipe: Any = None) -> bool:
@@ -64,6 +63,3 @@ class MetricStore:
         await self.client.set(self.snapshot_key, orjson.dumps(snapshot))
         return snapshot
 
-    async def read_snapshot(self) -> dict[str, Any] | None:
-        raw = await self.client.get(self.snapshot_key)
-        return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subproces
 
 
 def ducats(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "ducats.cli", *args], env)
+    return run([sys.executable, "-m", "cli", *args], env)
 
 
 def port_open(port: int) -> bool:

@@ -21,7 +21,7 @@ FIGURES = {"pipeline_ducats", "pipeline_events", "kafka_produce", "kafka_consume
 async def test_bench_mint_prints_one_json_line_and_cleans_up(base_settings: Settings) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP": base_settings.kafka_bootstrap,
            "DATABASE_URL": base_settings.database_url}
-    proc = subprocess.run([sys.executable, "-m", "ducats.cli", "bench", "mint", "--ducats", "20000",
+    proc = subprocess.run([sys.executable, "-m", "cli", "bench", "mint", "--ducats", "20000",
                            "--size", "10000", "--timeout", "150"],
                           env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -5,7 +5,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from ducats.cli import cli
+from cli.main import cli
 from ducats.upstream import (
     BadRequest,
     EventKind,

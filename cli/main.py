@@ -6,6 +6,7 @@ Every failure the project anticipates ends in one line on stderr, starting
 from __future__ import annotations
 
 import asyncio
+import importlib
 import subprocess
 import sys
 from typing import NoReturn
@@ -30,7 +31,27 @@ def _services(action: str, names: tuple[str, ...]) -> None:
         sys.exit(rc)  # the script already printed its one-line reason
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose heavy subcommands are imported only when they are run: the
+    benchmarks (bench/) are not loaded by every ``ducats`` start (click's
+    documented lazy-loading pattern)."""
+
+    lazy = {"bench": ("bench.cli", "bench", "benchmarks with same-run baselines (BENCHMARKS.md)")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.lazy:
+            return super().get_command(ctx, name)
+        module, attr, short_help = self.lazy[name]
+        if ctx.resilient_parsing or "--help" in sys.argv[1:2]:  # `ducats --help` lists it without importing it
+            return click.Command(name, short_help=short_help)
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=LazyGroup)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Conscious Ducats: stream processing for individually identified coins."""
@@ -110,7 +131,7 @@ def demo(settings: Settings) -> None:
     """Run the whole pipeline end to end on a demo workload."""
     from rich.console import Console
 
-    from ducats.demo import run_demo
+    from cli.demo import run_demo
 
     console = Console(stderr=True)
     with console.status("running the demo workload"):
@@ -128,14 +149,11 @@ def demo(settings: Settings) -> None:
     click.echo(f"top circulating: {top}")
 
 
-from ducats.upstream_cli import mint, publish  # noqa: E402  (registered after the group exists)
+from cli.upstream import mint, publish  # noqa: E402  (registered after the group exists)
 
 cli.add_command(publish)
 cli.add_command(mint)
 
-from bench.cli import bench  # noqa: E402  (benchmarks of the ledger, BENCHMARKS.md)
-
-cli.add_command(bench)
 
 
 def main() -> None:

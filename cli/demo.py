@@ -19,16 +19,17 @@ from typing import Any
 
 import orjson
 import psycopg
+import redis.asyncio as aioredis
 
 from ducats.errors import ServiceUnavailable
 from ducats.kafka import end_offsets, ensure_topics, make_producer, read_since
+from ducats.keys import RedisKeys
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
 from schemas.ducat_id import ducat_str
+from reads import snapshot as reads
+from reads.pipeline import live_workers, wait_caught_up
 from sinks.postgres.migrate import migrate
-from sinks.redis.metrics import MetricStore
-from streams.ledger import wait_caught_up
-from streams.metrics import live_workers
 from streams.topics import pipeline_topics
 
 BATCHES, SIZE, HOLDERS, TRANSFERS = 10, 1000, 20, 2000
@@ -90,10 +91,10 @@ async def _wait_ready(settings: Settings, timeout: float = 120) -> None:
         await asyncio.sleep(0.2)
 
 
-async def _wait_snapshot(settings: Settings, store: MetricStore, seq: int, timeout: float = 120) -> dict[str, Any]:
+async def _wait_snapshot(settings: Settings, client: aioredis.Redis, seq: int, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        snap = await store.read_snapshot()
+        snap = await reads.snapshot(client, RedisKeys.of(settings))
         if snap and snap["position"]["seq"] >= seq and snap["position"]["complete"]:
             return snap
         if time.monotonic() > deadline:
@@ -129,11 +130,9 @@ async def run_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> 
                     [(orjson.loads(t)["from"].encode(), t) for t in transfers] + [(b"bad", m) for m in MALFORMED])
         await wait_caught_up(settings)
         say(f"published {len(transfers)} transfers and {len(MALFORMED)} malformed records; the ledger caught up")
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(settings.redis_url)
+        client = aioredis.Redis.from_url(settings.redis_url)
         try:
-            snap = await _wait_snapshot(settings, MetricStore(settings=settings, client=client), _ledger_seq(settings))
+            snap = await _wait_snapshot(settings, client, _ledger_seq(settings))
         finally:
             await client.aclose()
     accepted = await read_since(settings, settings.topic_accepted, before)

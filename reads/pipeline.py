@@ -1,0 +1,45 @@
+"""How far along the pipeline is: the ledger's lag, and the live workers."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import psycopg
+import redis.asyncio as aioredis
+
+from ducats.errors import ServiceUnavailable
+from ducats.kafka import end_offsets
+from ducats.keys import RedisKeys
+from ducats.settings import Settings
+
+
+async def ledger_lag(settings: Settings) -> int:
+    """Input records not yet applied, plus outbox records not yet published."""
+    ends = await end_offsets(settings, [settings.topic_mints, settings.topic_transactions])
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        rows = await (await conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")).fetchall()
+        outbox = (await (await conn.execute("SELECT count(*) FROM outbox")).fetchone())[0]  # type: ignore[index]
+    done = {(r[0], r[1]): r[2] for r in rows}
+    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items()) + int(outbox)
+
+
+async def wait_caught_up(settings: Settings, timeout: float = 180) -> None:
+    """Until the ledger has applied every input record and emptied its outbox."""
+    deadline = time.monotonic() + timeout
+    while (lag := await ledger_lag(settings)) > 0:
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"the ledger is {lag} records behind after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+async def live_workers(settings: Settings) -> list[dict[str, Any]]:
+    """The workers whose heartbeat is fresh: ready (tables recovered) and processing."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=RedisKeys.of(settings).worker("*"))]
+        values = await client.mget(keys) if keys else []
+    finally:
+        await client.aclose()
+    return [orjson.loads(v) for v in values if v]
