@@ -18,6 +18,7 @@ from psycopg import sql
 
 from bench.errors import BenchError
 from ducats.kafka import TopicSpec, ensure_topics
+from ducats.procs import free_port
 from ducats.settings import Settings
 from sinks.postgres.migrate import migrate
 from streams.topics import pipeline_topics
@@ -96,11 +97,8 @@ class BenchEnv:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
 
     def ledger_env(self, **extra: str) -> dict[str, str]:
-        """The environment of a ``ducats ledger`` subprocess on this private set-up."""
-        s = self.settings
-        return {"KAFKA_BOOTSTRAP": s.kafka_bootstrap, "DATABASE_URL": s.database_url,
-                "DUCATS_TOPIC_PREFIX": s.topic_prefix, "DUCATS_APP_ID": s.app_id,
-                "DUCATS_TOPIC_PARTITIONS": str(s.topic_partitions),
-                "DUCATS_LEDGER_PARTITIONS": str(s.ledger_partitions),
-                "DUCATS_LEDGER_BATCH": str(s.ledger_batch), "DUCATS_TIMESCALE": s.timescale,
-                "DUCATS_LOG_FORMAT": "json", "DUCATS_LOG_LEVEL": "info", **extra}
+        """The environment of a ``ducats ledger`` or ``ducats worker`` subprocess on
+        this private set-up (its own web port, metrics on any free port)."""
+        return self.settings.to_env(DUCATS_LOG_FORMAT="json", DUCATS_LOG_LEVEL="info",
+                                    DUCATS_WORKER_WEB_PORT=str(free_port()), DUCATS_LEDGER_METRICS_PORT="0",
+                                    DUCATS_WORKER_METRICS_PORT="0", **extra)

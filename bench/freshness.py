@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +34,6 @@ from reads.pipeline import live_workers, wait_caught_up
 
 POLL_S = 0.005
 FAUST_TOPICS = ("partition-metrics-changelog", "network-edges-changelog", "__assignor-__leader")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,9 +140,8 @@ async def raw_kafka_latency(env: BenchEnv, n: int, rate: int) -> list[float]:
 async def run_freshness(base: Settings, p: FreshnessParams, status: Status, logs: Path) -> dict[str, Any]:
     env = await BenchEnv.create(base, keep=p.keep)
     s = env.settings
-    procs = [WorkerProcess(env=env.ledger_env(DUCATS_METRICS_PORT="0"), command="ledger", log_path=logs / "ledger.log"),
-             WorkerProcess(env={**env.ledger_env(DUCATS_METRICS_PORT="0"), "REDIS_URL": s.redis_url,
-                                "DUCATS_WORKER_WEB_PORT": str(free_port())},
+    procs = [WorkerProcess(env=env.ledger_env(), command="ledger", log_path=logs / "ledger.log"),
+             WorkerProcess(env=env.ledger_env(),
                            command="worker", log_path=logs / "worker.log")]
     try:
         for proc in procs:

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
 from bench.env import BenchEnv
-from bench.freshness import _paced_send, close_with_worker, free_port
+from bench.freshness import _paced_send, close_with_worker
 from bench.report import Figure, Status, machine, utc_now
 from ducats.kafka import topic_partitions
 from ducats.procs import WorkerProcess
@@ -64,8 +64,7 @@ async def _raw_consume(s: Settings, topic: str, n: int) -> float:
 async def run_metrics(base: Settings, *, events: int, status: Status, logs: Any) -> tuple[dict[str, Any], list[Figure]]:
     env = await BenchEnv.create(base)
     s = env.settings
-    worker = WorkerProcess(env={**env.ledger_env(DUCATS_METRICS_PORT="0"), "REDIS_URL": s.redis_url,
-                                "DUCATS_WORKER_WEB_PORT": str(free_port())},
+    worker = WorkerProcess(env=env.ledger_env(),
                            command="worker", log_path=logs / "metrics-worker.log")
     try:
         status.say(f"writing {events:,} accepted events")

@@ -1,8 +1,8 @@
 """Prometheus metrics of the pipeline's processes.
 
 Each long-running process serves ``/metrics`` on 127.0.0.1: the ledger on
-DUCATS_METRICS_PORT (default 9101), a worker on the same variable (default
-9102); 0 picks a free port (tests start several processes on one host).
+DUCATS_LEDGER_METRICS_PORT (default 9101), a worker on DUCATS_WORKER_METRICS_PORT
+(default 9102); 0 picks a free port (tests start several processes on one host).
 """
 from __future__ import annotations
 

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     hot_ducats: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_DUCATS"))
     hot_transactions: int = Field(100_000, ge=10, le=10_000_000, validation_alias=_env("DUCATS_HOT_TRANSACTIONS"))
     hot_edges: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_EDGES"))
-    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("DUCATS_METRICS_PORT"))
+    # Prometheus /metrics of each process kind on 127.0.0.1; 0 = any free port (logged as metrics.endpoint).
+    ledger_metrics_port: int = Field(9101, ge=0, le=65535, validation_alias=_env("DUCATS_LEDGER_METRICS_PORT"))
+    worker_metrics_port: int = Field(9102, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_METRICS_PORT"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
     log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
     log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))
@@ -88,6 +90,19 @@ class Settings(BaseSettings):
     def redis_key(self, *parts: str) -> str:
         """Redis keys share the topic prefix: ``<prefix>:metrics:snapshot``, ..."""
         return ":".join((self.topic_prefix, *parts))
+
+    def to_env(self, **extra: str) -> dict[str, str]:
+        """These settings as the environment variables that :func:`load_settings`
+        reads back to equal settings: the one mapping for child processes
+        (cli/, tests, bench). ``extra`` variables win."""
+        env: dict[str, str] = {}
+        for name, info in type(self).model_fields.items():
+            alias = info.validation_alias
+            assert isinstance(alias, AliasChoices), name
+            value = getattr(self, name)
+            if value is not None:
+                env[str(alias.choices[0])] = str(value)
+        return {**env, **extra}
 
     @property
     def faust_broker(self) -> str:

@@ -40,7 +40,7 @@ def run_worker(settings: Settings) -> None:
     from ducats.observability import serve_metrics
 
     configure_logging(settings)
-    serve_metrics(9102 if settings.metrics_port is None else settings.metrics_port)
+    serve_metrics(settings.worker_metrics_port)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
                           logging_config=logging_config(settings))

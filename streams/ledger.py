@@ -92,7 +92,7 @@ def _observe(report: BatchReport, seconds: float) -> None:
 
 def main(settings: Settings) -> None:
     """Process entry point: run until SIGTERM or SIGINT, then stop cleanly."""
-    obs.serve_metrics(9101 if settings.metrics_port is None else settings.metrics_port)
+    obs.serve_metrics(settings.ledger_metrics_port)
 
     async def _run() -> None:
         stop = asyncio.Event()

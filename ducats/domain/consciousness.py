@@ -67,7 +67,7 @@ Memories
     ==================  =====================  =====================================
     kind                significance           when
     ==================  =====================  =====================================
-    ``left_treasury``   0.7                    the sender is ``TREASURY``
+    ``left_treasury``   0.7                    the sender is a treasury holder (``DUCATS_TREASURY``)
     ``first_transfer``  0.6                    the ducat's first move ever
     ``stage_up``        0.5 + 0.1 * new stage  the move raised the stage
     ``reawakened``      0.55                   it rested >= 24 h (event time) before
@@ -117,7 +117,6 @@ MINTED = ("cold", "0", "0.0")  # a new ducat's bucket in each of them
 HOT_WITHIN = dt.timedelta(hours=1)
 WARM_WITHIN = dt.timedelta(hours=24)
 
-TREASURY = "treasury"
 MEMORY_THRESHOLD = 0.5
 MAX_MEMORIES_PER_DUCAT = 8
 REST_BEFORE_REAWAKENING = WARM_WITHIN  # rested long enough to have gone cold
@@ -183,6 +182,7 @@ class Move:
     count: int
     impact: float
     at: dt.datetime
+    from_treasury: bool = False  # the sender is one of DUCATS_TREASURY's holders
 
 
 @dataclass(slots=True)
@@ -235,7 +235,7 @@ def evolve(st: DucatState, move: Move) -> Memory | None:
     rose = st.stage < len(STAGE_FLOORS) and level >= STAGE_FLOORS[st.stage]
     if rose:
         st.stage, st.evolved_at = stage_of(level), move.at
-    if first or rose or rested or move.impact >= MEMORY_THRESHOLD or move.sender == TREASURY:
+    if first or rose or rested or move.impact >= MEMORY_THRESHOLD or move.from_treasury:
         return _memory(st, move, first=first, rose=rose, rested=rested)
     return None  # the common case: nothing memorable
 
@@ -243,7 +243,7 @@ def evolve(st: DucatState, move: Move) -> Memory | None:
 def _memory(st: DucatState, move: Move, *, first: bool, rose: bool, rested: bool) -> Memory | None:
     """The most significant candidate (the first listed among equals), if it reaches the threshold."""
     kind, significance = "", -1.0
-    if move.sender == TREASURY:
+    if move.from_treasury:
         kind, significance = "left_treasury", SIGNIFICANCE_LEFT_TREASURY
     if first and SIGNIFICANCE_FIRST_TRANSFER > significance:
         kind, significance = "first_transfer", SIGNIFICANCE_FIRST_TRANSFER

@@ -90,6 +90,7 @@ class LedgerBatch:
     minted_ranges: list[tuple[int, int]] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)  # ducats per holder, for the holders named
     changed_balances: set[str] = field(default_factory=set)
+    treasury: frozenset[str] = frozenset({"treasury"})  # DUCATS_TREASURY: its ducats are not in circulation
 
     def _credit(self, holder: str, n: int) -> int:
         self.balances[holder] = balance = self.balances.get(holder, 0) + n
@@ -132,7 +133,7 @@ class LedgerBatch:
         self.last_seq += 1
         self._advance(at)
         n = len(ducats)
-        move = Move(self.last_seq, sender, receiver, n, transfer_impact(n), at)
+        move = Move(self.last_seq, sender, receiver, n, transfer_impact(n), at, sender in self.treasury)
         holders, changes, memories = self.holders, self.changes, self.memories
         for d in ducats:  # the hot path: keep it to dict updates and one evolve()
             holders[d] = receiver

@@ -140,6 +140,7 @@ class LedgerSink(Sink[InputRecord]):
         mint_ranges = [(m.mint_id, *mint_range(m)) for _, m, _ in d.mints]
         holders, states = await q.load_holders(cur, referenced)
         return LedgerBatch(
+            treasury=self.settings.treasury_set,
             holders=holders,
             states=states,
             referenced=referenced,

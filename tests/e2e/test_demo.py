@@ -15,7 +15,7 @@ def test_demo_runs_the_pipeline_end_to_end(settings_factory: Callable[..., Setti
     s = settings_factory(database_url=database_factory())
     env = {**os.environ, "DUCATS_TOPIC_PREFIX": s.topic_prefix, "DUCATS_APP_ID": s.app_id,
            "DATABASE_URL": s.database_url, "DUCATS_WORKER_WEB_PORT": str(s.worker_web_port),
-           "DUCATS_METRICS_PORT": "0"}
+           "DUCATS_LEDGER_METRICS_PORT": "0", "DUCATS_WORKER_METRICS_PORT": "0"}
     proc = subprocess.run([sys.executable, "-m", "cli", "demo"], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -163,3 +163,17 @@ def _copy(m: Memory, *, dirty: bool = True) -> Memory:
 
 def _key(m: Memory) -> tuple[object, ...]:
     return (m.memory_id, m.created_at, m.kind, m.counterparty, m.memory, m.significance, m.occurrences, m.compressed)
+
+
+def test_left_treasury_follows_the_configured_treasury() -> None:
+    """DUCATS_TREASURY names the treasury for the memories too, not a constant."""
+    def first_memory_kind(treasury: frozenset[str]) -> str:
+        b = LedgerBatch(holders={}, referenced=BATCH, seen_transactions=set(), seen_mints=set(),
+                        treasury=treasury)
+        b.apply_mint(mint_id="m5", lo=D, hi=D + 9_999, holder="reserve", at=T0)
+        _transfer(b, "t1", "reserve", "alice", [D], T0 + H)
+        b.finish()
+        return [m.kind for m in b.memories if m.ducat_id == D][0]
+
+    assert first_memory_kind(frozenset({"reserve"})) == "left_treasury"     # 0.7 beats first_transfer 0.6
+    assert first_memory_kind(frozenset({"treasury"})) == "first_transfer"   # "reserve" is just a holder

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from ducats.errors import ConfigError, DucatsError, ServiceUnavailable
@@ -42,3 +45,19 @@ def test_mint_batch_round_trips() -> None:
     mint = MintBatch(mint_id="m-1", batch=12345, first_seq=1, count=1000, holder="treasury",
                      timestamp="2026-01-07T15:30:00+00:00")
     assert MintBatch.from_json(mint.to_json()) == mint
+
+
+def test_to_env_round_trips_every_setting(tmp_path: Path) -> None:
+    """One mapping Settings -> environment: a child process reading it gets equal settings."""
+    custom = load_settings(kafka_bootstrap="127.0.0.9:1", topic_prefix="px", treasury="mint,reserve",
+                           ledger_metrics_port=0, worker_metrics_port=0, state_dir=tmp_path, ledger_batch=17)
+    env = custom.to_env()
+    assert env["DUCATS_TREASURY"] == "mint,reserve" and env["DUCATS_LEDGER_METRICS_PORT"] == "0"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("DUCATS_", "KAFKA_", "DATABASE_", "REDIS_")):
+                mp.delenv(name)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert load_settings() == custom
+    assert custom.to_env(DUCATS_LEDGER_BATCH="5")["DUCATS_LEDGER_BATCH"] == "5"
