@@ -191,7 +191,7 @@ def test_every_ducats_service_gets_the_same_environment(
 
 def test_the_environment_names_are_settings(ducats_services: dict[str, dict[str, Any]]) -> None:
     known = settings_variables()
-    assert {"KAFKA_BOOTSTRAP", "DUCATS_METRICS_PORT"} <= known  # the parse found the aliases
+    assert {"KAFKA_BOOTSTRAP", "DUCATS_LEDGER_METRICS_PORT"} <= known  # the parse found the aliases
     for name, svc in ducats_services.items():
         assert set(environment(svc)) - known == set(), name
 
@@ -237,15 +237,29 @@ def test_long_running_services_restart_report_health_and_stop_cleanly(
         if name in ONE_SHOTS:
             continue
         assert seconds(svc["stop_grace_period"]) >= 30, f"{name}: Faust needs time to leave its group"
-        assert environment(svc).get("DUCATS_METRICS_PORT", "0") != "0", f"{name}: the health check needs a fixed port"
-        assert "DUCATS_METRICS_PORT" in " ".join(svc["healthcheck"]["test"]), name
+        variable = probed_variable(svc)
+        assert variable in settings_variables(), f"{name} probes {variable}, which no setting reads"
+        assert environment(svc).get(variable, "0") != "0", f"{name}: the health check needs a fixed port"
 
 
-def test_the_ledger_and_worker_default_to_their_readme_metrics_ports(
+def probed_variable(service: dict[str, Any]) -> str:
+    """The health check is ``python -c PROBE VARIABLE``: the variable holding the /metrics port."""
+    test = service["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and len(test) == 5, test
+    assert "/metrics" in test[3], test
+    variable: str = test[4]
+    return variable
+
+
+def test_the_ledger_and_worker_probe_their_readme_metrics_ports(
     ducats_services: dict[str, dict[str, Any]]
 ) -> None:
-    ports = {name: environment(ducats_services[name])["DUCATS_METRICS_PORT"] for name in LONG_RUNNING}
-    assert ports == {"ledger": "9101", "worker": "9102"}
+    probed = {}
+    for name in LONG_RUNNING:
+        variable = probed_variable(ducats_services[name])
+        probed[name] = (variable, environment(ducats_services[name])[variable])
+    assert probed == {"ledger": ("DUCATS_LEDGER_METRICS_PORT", "9101"),
+                      "worker": ("DUCATS_WORKER_METRICS_PORT", "9102")}
 
 
 def test_the_image_holds_every_package_pyproject_installs() -> None:
