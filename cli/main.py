@@ -13,13 +13,13 @@ from typing import NoReturn
 
 import click
 
-from ducats.errors import DucatsError
+from ducats.errors import EXIT_PERMANENT, DucatsError
 from ducats.settings import PROJECT_ROOT, Settings, load_settings
 
 SERVICES = ("postgres", "redis", "kafka")
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def _fail(message: str, code: int = EXIT_PERMANENT) -> NoReturn:
     click.echo(f"ducats: error: {message}", err=True)
     sys.exit(code)
 
@@ -78,9 +78,22 @@ def down(names: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("names", nargs=-1, type=click.Choice(SERVICES))
-def status(names: tuple[str, ...]) -> None:
-    """Show each service with its port and health (exit 1 unless all are healthy)."""
-    _services("status", names)
+@click.pass_obj
+def status(settings: Settings, names: tuple[str, ...]) -> None:
+    """Show each service with its port and health, then the pipeline's own processes
+    on this host and what any of them waits for (exit 1 unless all are healthy and ready)."""
+    from ducats.health import read_statuses
+
+    script = PROJECT_ROOT / "deploy" / "services.sh"
+    rc = subprocess.call(["bash", str(script), "status", *names])
+    procs = read_statuses(settings.run_dir)
+    if procs:
+        click.echo(f"{'PROCESS':<10} {'PID':<8} {'STATE':<8} WAITING FOR")
+    for p in procs:
+        click.echo(f"{p['component']:<10} {p['pid']:<8} {'ready' if p['ready'] else 'waiting':<8} "
+                   f"{p['waitingFor'] or '-'}")
+    if rc or not all(p["ready"] for p in procs):
+        sys.exit(1)
 
 
 @cli.command()
@@ -160,7 +173,7 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except DucatsError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         return {**env, **extra}
 
     @property
+    def run_dir(self) -> Path:
+        """Where running processes leave their readiness (ducats.health, `ducats status`)."""
+        return self.state_dir / "run"
+
+    @property
     def faust_broker(self) -> str:
         return ";".join(f"ducats://{h.strip()}" for h in self.kafka_bootstrap.split(","))
 
