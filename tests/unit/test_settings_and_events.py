@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from ducats.errors import ConfigError, DucatsError, ServiceUnavailable
@@ -26,8 +27,10 @@ def test_environment_is_read_once_into_a_frozen_object(monkeypatch: pytest.Monke
     s = load_settings()
     assert s.faust_broker == "ducats://127.0.0.1:1;ducats://127.0.0.1:2"
     assert s.topic("transactions.accepted") == "staging.transactions.accepted"
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError) as info:
         s.app_id = "other"  # type: ignore[misc]
+    assert [e["type"] for e in info.value.errors()] == ["frozen_instance"]
+    assert s.app_id == "ducats"
 
 
 def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
