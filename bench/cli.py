@@ -1,8 +1,9 @@
 """``ducats bench``: end-to-end benchmarks of the ledger (see BENCHMARKS.md).
 
 Progress goes to stderr; the result is a table on stdout followed by one JSON
-line, the last line of stdout. Every run is bounded by ``--timeout`` and
-removes its private database and topics, unless ``--keep``.
+line, the last line of stdout. Every run on the services is bounded by
+``--timeout`` and removes its private database and topics, unless ``--keep``
+(``bench codec`` runs in memory and needs neither).
 """
 from __future__ import annotations
 
@@ -137,3 +138,18 @@ def metrics(settings: Settings, events: int, timeout: float) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     result, figures = run_bounded(run_metrics(settings, events=events, status=Status(), logs=logs), timeout)
     emit(result, f"bench metrics: {events:,} accepted events", figures)
+
+
+@bench.command()
+@click.option("--ids", type=int, default=10_000, show_default=True,
+              help="Ducat ids in the largest transfer measured (1 and 100 are measured too).")
+@click.option("--records", type=int, default=200, show_default=True, help="Records decoded per round.")
+@click.option("--repeat", type=int, default=5, show_default=True, help="Rounds; the fastest one counts.")
+def codec(ids: int, records: int, repeat: int) -> None:
+    """How fast the codec decodes and validates transfers, next to plain
+    orjson.loads of the same bytes (in memory, no services)."""
+    from bench.codec import CodecParams, run_codec
+    from bench.report import emit
+
+    result, figures = run_codec(CodecParams(ids=ids, records=records, repeat=repeat))
+    emit(result, f"bench codec: transfers up to {ids:,} ids, best of {repeat} rounds of {records:,}", figures)

@@ -1,6 +1,7 @@
-"""`ducats bench mint` runs end to end on a tiny workload and leaves nothing behind.
+"""`ducats bench mint` runs end to end on a tiny workload and leaves nothing
+behind; `ducats bench codec` reports its decode figures.
 
-A smoke test only: it checks that the benchmark completes and reports, never
+Smoke tests only: they check that a benchmark completes and reports, never
 how fast anything is (performance is measured by the benchmarks themselves).
 """
 from __future__ import annotations
@@ -47,3 +48,21 @@ async def test_bench_mint_prints_one_json_line_and_cleans_up(base_settings: Sett
     finally:
         await admin.close()
     assert not [t for t in topics if t.startswith(result["topic_prefix"] + ".")]
+
+
+def test_bench_codec_reports_decode_figures_next_to_plain_orjson() -> None:
+    proc = subprocess.run([sys.executable, "-m", "cli", "bench", "codec", "--ids", "500", "--records", "3",
+                           "--repeat", "2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = orjson.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert result["benchmark"] == "codec"
+    assert result["params"] == {"ids": 500, "records": 3, "repeat": 2}
+    figures = result["figures"]
+    assert set(figures) == {f"{kind}_{n}" for kind in ("decode", "orjson") for n in (1, 100, 500)}
+    for n in (1, 100, 500):
+        assert figures[f"decode_{n}"]["count"] == figures[f"orjson_{n}"]["count"] == 3
+        assert figures[f"decode_{n}"]["per_s"] > 0
+        assert figures[f"orjson_{n}"]["versus"] == f"decode_{n}" and figures[f"orjson_{n}"]["ratio"] > 0
+    assert result["decode_ms_per_record"] > 0
+    assert "codec decode + validate, 500 ids" in proc.stdout

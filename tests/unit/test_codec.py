@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import orjson
@@ -130,16 +129,3 @@ def test_dead_letter_keeps_reason_source_and_original_bytes() -> None:
     assert (letter.source.topic, letter.source.partition, letter.source.offset) == ("ducats.transactions", 2, 99)
     assert base64.b64decode(letter.original) == letter.original_bytes() == raw
     validator(letter.SCHEMA)(orjson.loads(letter.to_json()))
-
-
-def test_a_10000_id_transfer_decodes_in_a_few_milliseconds() -> None:
-    raw = orjson.dumps(transfer_doc(10_000, metadata={"k": "v"}))
-    decode_transfer(raw)  # compile the validator outside the measurement
-    best = min(_timed(decode_transfer, raw) for _ in range(20))
-    assert best < 0.020, f"best of 20: {best * 1000:.1f} ms"  # about 2 ms here; generous for CI noise
-
-
-def _timed(fn: Any, arg: bytes) -> float:
-    start = time.perf_counter()
-    fn(arg)
-    return time.perf_counter() - start
