@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import psycopg
@@ -60,26 +61,63 @@ async def test_random_workload_matches_the_reference_model(
     await publish(s, s.topic_transactions, w.transfers)
     await wait_caught_up(s)
 
+    ref, mints = w.reference, [orjson.loads(m) for m in w.mints]
+    published: dict[str, dict[str, Any]] = {}
+    for _, raw in w.transfers:  # an accepted id is the first event that used it; later ones are duplicates
+        published.setdefault(orjson.loads(raw)["transactionId"], orjson.loads(raw))
+    seq_of = {tx: len(mints) + k + 1 for k, tx in enumerate(ref.accepted)}  # the mints were applied first
+
     with psycopg.connect(s.database_url) as conn:
         rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
-        tx_count, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT transaction_id) FROM transactions").fetchone()  # type: ignore[misc]
-        balances: dict[str, int] = dict(conn.execute("SELECT holder, ducats FROM holder_balances WHERE ducats > 0").fetchall())
-    assert balances == Counter(w.reference.holder.values())
+        stored = conn.execute("SELECT seq, transaction_id, sender, receiver, ducat_ids FROM transactions "
+                              "ORDER BY seq").fetchall()
+        consumed: dict[str, int | None] = dict(
+            conn.execute("SELECT transaction_id, seq FROM transaction_ids").fetchall())
+        balances: dict[str, int] = dict(conn.execute("SELECT holder, ducats FROM holder_balances").fetchall())
     holders = {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows}
-    assert holders == w.reference.holder
-    assert tx_count == distinct == len(w.reference.accepted)
+    assert holders == ref.holder  # every one of the 20,000 ducats
+    assert {h: n for h, n in balances.items() if n} == Counter(ref.holder.values())
+    assert stored == [(seq_of[tx], tx, published[tx]["from"], published[tx]["to"],
+                       [ducat_int(d) for d in published[tx]["ducatIds"]]) for tx in ref.accepted]
+    assert consumed == {tx: seq_of.get(tx) for tx in ref.seen}  # a rejected id is consumed too (seq NULL)
 
-    accepted = [orjson.loads(r.value) for r in await read_all(s, s.topic_accepted)]
-    accepted_tx = [a["transactionId"] for a in accepted if "transactionId" in a]
-    last = max((a for a in accepted if "transactionId" in a), key=lambda a: a["seq"])
-    assert (last["fromBalance"], last["toBalance"]) == (balances.get(last["from"], 0), balances[last["to"]])
-    assert sorted(accepted_tx) == sorted(w.reference.accepted)  # each exactly once
-    assert sorted(a["seq"] for a in accepted) == list(range(1, len(accepted) + 1))
+    accepted = sorted((orjson.loads(r.value) for r in await read_all(s, s.topic_accepted)), key=lambda a: a["seq"])
+    assert [project(a) for a in accepted] == replay(mints, [published[tx] for tx in ref.accepted])
 
     rejected = [orjson.loads(r.value) for r in await read_all(s, s.topic_rejected)]
-    assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(w.reference.rejected)
-    assert {r["reason"] for r in rejected} == set(w.invalid_kinds)
+    assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(ref.rejected)
+    assert dict(Counter(r["reason"] for r in rejected)) == w.invalid_kinds  # the exact count of each reason
+
+
+MINT_FIELDS = ("seq", "mintId", "batch", "firstSeq", "count", "holder", "timestamp", "holderBalance")
+TRANSFER_FIELDS = ("seq", "transactionId", "timestamp", "from", "to", "ducatIds", "ducatCount", "metadata",
+                   "fromBalance", "toBalance")
+
+
+def project(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an accepted record that the reference decides (not appliedAt, not the impact)."""
+    return {k: record.get(k) for k in (TRANSFER_FIELDS if "transactionId" in record else MINT_FIELDS)}
+
+
+def replay(mints: list[dict[str, Any]], transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The accepted log the reference's decisions give: the mints, then the accepted
+    transfers in log order, gapless seqs, balances counted by replaying them."""
+    balance: Counter[str] = Counter()
+    out: list[dict[str, Any]] = []
+    for m in mints:
+        balance[m["holder"]] += m["count"]
+        out.append({**m, "seq": len(out) + 1, "holderBalance": balance[m["holder"]]})
+    for t in transfers:
+        balance[t["from"]] -= len(t["ducatIds"])
+        balance[t["to"]] += len(t["ducatIds"])
+        out.append({**t, "seq": len(out) + 1, "ducatCount": len(t["ducatIds"]),
+                    "fromBalance": balance[t["from"]], "toBalance": balance[t["to"]]})
+    return [project(e) for e in out]
+
+
+def ducat_int(ducat_id: str) -> int:
+    _, batch, seq = ducat_id.split("-")
+    return int(batch) * 1_000_000 + int(seq)
 
 
 async def test_malformed_records_go_to_the_dlq_and_the_ledger_keeps_running(
@@ -114,7 +152,12 @@ async def test_malformed_records_go_to_the_dlq_and_the_ledger_keeps_running(
         assert by_original[raw]["detail"]
     assert by_original[conflict]["reason"] == "mint_conflict"
     assert len(letters) == len(bad) + 2
-    accepted = {orjson.loads(r.value).get("transactionId") for r in await read_all(s, s.topic_accepted)}
-    assert {"t-ok-1", "t-ok-2"} <= accepted
+    assert {raw: d["reason"] for raw, d in by_original.items()} == {b"{not json": "not_json", **bad,
+                                                                   conflict: "mint_conflict"}
+    accepted = sorted((orjson.loads(r.value) for r in await read_all(s, s.topic_accepted)), key=lambda a: a["seq"])
+    assert [(a["seq"], a.get("mintId"), a.get("transactionId")) for a in accepted] == [
+        (1, "m1", None), (2, None, "t-ok-1"), (3, None, "t-ok-2")]
     with psycopg.connect(s.database_url) as conn:
-        assert conn.execute("SELECT holder FROM ducats WHERE id = 1000002").fetchone() == ("carol",)
+        holders: dict[int, str] = dict(conn.execute("SELECT id, holder FROM ducats").fetchall())
+        assert conn.execute("SELECT count(*) FROM mints").fetchone() == (1,)
+    assert holders == {**{1_000_000 + i: "treasury" for i in range(1, 101)}, 1_000_001: "bob", 1_000_002: "carol"}
