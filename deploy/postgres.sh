@@ -27,7 +27,43 @@ place_data_dir() {
 resolve_data_dir() { if [ -e "$P" ]; then P=$(readlink -f "$P"); fi; }
 
 psql_admin() { as_owner "$PG_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -XtAq "$@"; }
-healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -d postgres; }
+# -U postgres: without it pg_isready logs in as the calling user, and the server logs a FATAL
+# "role root does not exist" for every probe.
+healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres; }
+
+# Every process of this cluster, the postmaster and its backends, is a 'postgres' binary whose
+# working directory is the data folder; nothing else is (a shell cd'ed there is not 'postgres').
+cluster_proc() {
+  local comm=
+  read -r comm 2>/dev/null < "/proc/$1/comm" || true  # a builtin: this runs for every process
+  [ "$comm" = postgres ] && pid_is "$1" postgres "$P/data"
+}
+postmaster_pid() { head -n 1 "$P/data/postmaster.pid" 2>/dev/null || true; }
+running() { [ -f "$P/data/postmaster.pid" ] && cluster_proc "$(postmaster_pid)"; }
+healthy_or_gone() { ! running || healthy; }
+cluster_pids() {
+  local d
+  [ -d "$P/data" ] || return 0
+  for d in /proc/[0-9]*; do cluster_proc "${d#/proc/}" && echo "${d#/proc/}"; done; return 0
+}
+no_cluster_pids() { [ -z "$(cluster_pids)" ]; }
+
+# clear_crash: what a killed postmaster leaves. Its postmaster.pid and the socket's lock file
+# (run/.s.PGSQL.PORT.lock) stay, and the server refuses to start over either ("lock file ...
+# already exists") while kill -0 succeeds on the pid in them: a zombie until its parent reaps
+# it, or a reused pid; PostgreSQL clears them itself only once that pid is gone. Its backends
+# notice the death and exit within about a second; until then they hold the shared memory.
+# Only call when the postmaster is not running.
+clear_crash() {
+  local orphans
+  if ! wait_until 10 postgres no_cluster_pids; then
+    orphans=$(cluster_pids | paste -sd ' ')
+    log "killing backends left by a dead postmaster: $orphans"
+    kill -KILL $orphans 2>/dev/null || true
+    wait_until 5 postgres no_cluster_pids || die "backends of a dead postmaster survived SIGKILL: $orphans"
+  fi
+  rm -f "$P/data/postmaster.pid" "$P"/run/.s.PGSQL.*
+}
 
 init_once() {
   [ -f "$P/data/PG_VERSION" ] && return 0
@@ -70,8 +106,18 @@ start() {
     || die "TimescaleDB extension not installed; fix: run deploy/install.sh (builds it from Debian's source package)"
   place_data_dir
   resolve_data_dir
-  if healthy && [ -f "$P/data/postmaster.pid" ]; then create_db; return 0; fi
-  port_free_or_die postgres "$POSTGRES_PORT" POSTGRES_PORT
+  local grace=0
+  if running; then
+    # Starting up or in crash recovery, or shutting down: wait for one or the other.
+    wait_until 60 postgres healthy_or_gone \
+      || die "PostgreSQL (pid $(postmaster_pid)) is running but not accepting connections; see $P/postgres.log"
+    if running; then create_db; return 0; fi
+  fi
+  if [ -f "$P/data/postmaster.pid" ]; then
+    log "postgres (pid $(postmaster_pid)) is not running; clearing what it left and starting it again"
+    clear_crash; grace=5
+  fi
+  port_free_or_die postgres "$POSTGRES_PORT" POSTGRES_PORT $grace
   init_once
   write_config
   as_owner "$PG_BIN/pg_ctl" -D "$P/data" -l "$P/postgres.log" -w -t 60 start >/dev/null \
@@ -82,18 +128,25 @@ start() {
 }
 
 stop() {
+  local pid
   resolve_data_dir
   [ -f "$P/data/postmaster.pid" ] || return 0
-  as_owner "$PG_BIN/pg_ctl" -D "$P/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  pid=$(postmaster_pid)
+  if running; then
+    as_owner "$PG_BIN/pg_ctl" -D "$P/data" -m fast -w -t 60 stop >/dev/null 2>&1 \
+      || as_owner "$PG_BIN/pg_ctl" -D "$P/data" -m immediate -w -t 30 stop >/dev/null 2>&1 \
+      || die "PostgreSQL (pid $(postmaster_pid)) did not stop; see $P/postgres.log"
+  else
+    clear_crash
+  fi
+  [[ $pid =~ ^[0-9]+$ ]] && wait_reaped 10 "$pid"
+  return 0
 }
 
 status() {
   local state=down pid=-
   resolve_data_dir
-  if [ -f "$P/data/postmaster.pid" ]; then
-    pid=$(head -n 1 "$P/data/postmaster.pid")
-    if kill -0 "$pid" 2>/dev/null; then state=unhealthy; healthy && state=healthy; else pid=-; fi
-  fi
+  if running; then pid=$(postmaster_pid); state=unhealthy; healthy && state=healthy; fi
   printf '%-10s %-6s %-8s %s\n' postgres "$POSTGRES_PORT" "$pid" "$state"
   [ "$state" = healthy ]
 }

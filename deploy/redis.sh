@@ -6,14 +6,23 @@ R=$STATE_DIR/redis
 PIDFILE=$R/redis.pid
 
 healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+# redis-server rewrites its title ("redis-server 127.0.0.1:PORT") and runs in its 'dir', $R:
+# a pid is only this instance when both hold.
+running() { pid_running "$PIDFILE" redis-server "$R"; }
+healthy_or_gone() { ! running || healthy; }
 
 start() {
   need redis-server "apt-get install -y redis-server (or run deploy/install.sh)"
-  if pid_alive "$PIDFILE"; then
-    wait_until 10 redis healthy || die "Redis (pid $(cat "$PIDFILE")) is running but not answering; see $R/redis.log"
-    return 0
+  local grace=0
+  if running; then
+    wait_until 10 redis healthy_or_gone \
+      || die "Redis (pid $(head -n 1 "$PIDFILE")) is running but not answering; see $R/redis.log"
+    running && return 0
+    log "redis (pid $(head -n 1 "$PIDFILE")) exited; starting it again"
   fi
-  port_free_or_die redis "$REDIS_PORT" REDIS_PORT
+  # A pid file left by a crash names a dead pid, a zombie, or by now somebody else's process.
+  if [ -e "$PIDFILE" ]; then rm -f "$PIDFILE"; grace=5; fi
+  port_free_or_die redis "$REDIS_PORT" REDIS_PORT $grace
   mkdir -p "$R"
   # The snapshot and hot cache are rebuilt from Kafka and Postgres after a
   # restart, so Redis keeps no RDB/AOF files. maxmemory bounds the hot cache.
@@ -35,11 +44,11 @@ CONF
   log "redis ready on 127.0.0.1:$REDIS_PORT"
 }
 
-stop() { stop_pid redis "$PIDFILE"; }
+stop() { stop_pid redis "$PIDFILE" redis-server "$R"; }
 
 status() {
   local state=down pid=-
-  if pid_alive "$PIDFILE"; then pid=$(cat "$PIDFILE"); state=unhealthy; healthy && state=healthy; fi
+  if running; then pid=$(head -n 1 "$PIDFILE"); state=unhealthy; healthy && state=healthy; fi
   printf '%-10s %-6s %-8s %s\n' redis "$REDIS_PORT" "$pid" "$state"
   [ "$state" = healthy ]
 }
