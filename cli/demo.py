@@ -18,11 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import psycopg
 import redis.asyncio as aioredis
 
+from ducats.connect import pg_errors, pg_sync_connect, redis_connect, redis_errors_of
 from ducats.errors import ServiceUnavailable
-from ducats.kafka import end_offsets, ensure_topics, make_producer, read_since
+from ducats.kafka import end_offsets, ensure_topics, kafka_errors, make_producer, read_since
 from ducats.keys import RedisKeys
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
@@ -74,11 +74,12 @@ MALFORMED = [b"{not json", orjson.dumps({"transactionId": "x", "timestamp": "202
 
 async def _send(settings: Settings, topic: str, values: list[tuple[bytes, bytes]]) -> None:
     producer = make_producer(settings)
-    await producer.start()
     try:
-        for key, value in values:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
+        with kafka_errors(settings.kafka_bootstrap):
+            await producer.start()
+            for key, value in values:
+                await producer.send(topic, value, key=key)
+            await producer.flush()
     finally:
         await producer.stop()
 
@@ -103,7 +104,7 @@ async def _wait_snapshot(settings: Settings, client: aioredis.Redis, seq: int, t
 
 
 def _ledger_seq(settings: Settings) -> int:
-    with psycopg.connect(settings.database_url) as conn:
+    with pg_sync_connect(settings.database_url) as conn, pg_errors(settings.database_url, session=True):
         return int(conn.execute("SELECT last_seq FROM ledger_state").fetchone()[0])  # type: ignore[index]
 
 
@@ -130,9 +131,10 @@ async def run_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> 
                     [(orjson.loads(t)["from"].encode(), t) for t in transfers] + [(b"bad", m) for m in MALFORMED])
         await wait_caught_up(settings)
         say(f"published {len(transfers)} transfers and {len(MALFORMED)} malformed records; the ledger caught up")
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = await redis_connect(settings.redis_url)
         try:
-            snap = await _wait_snapshot(settings, client, _ledger_seq(settings))
+            with redis_errors_of(settings.redis_url):
+                snap = await _wait_snapshot(settings, client, _ledger_seq(settings))
         finally:
             await client.aclose()
     accepted = await read_since(settings, settings.topic_accepted, before)

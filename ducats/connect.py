@@ -35,15 +35,19 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-def pg_error(exc: psycopg.Error, url: str) -> DucatsError:
-    """The project's error for a psycopg failure talking to ``url``."""
+def pg_error(exc: psycopg.Error, url: str, *, session: bool = False) -> DucatsError:
+    """The project's error for a psycopg failure talking to ``url``.
+
+    ``session``: the failure came from an established connection, not from a
+    connection attempt. A connection that breaks there (no SQLSTATE) went away in
+    an outage: PQping cannot tell a refusal then, the server may be back already."""
     where = f"PostgreSQL at {mask_url(url)}"
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction
                   | psycopg.errors.UndefinedColumn):
         return ServiceRefused(f"{where}: {_first_line(exc)}; fix: run `ducats migrate`")
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return ServiceRefused(f"{where}: {_first_line(exc)}; fix: grant the role what it needs")
-    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None and not session:
         return _pg_connect_error(exc, url, where)
     if isinstance(exc, psycopg.OperationalError):  # 57P01 admin shutdown, 57P03 cannot connect now, ...
         return ServiceUnavailable(f"{where} went away: {_first_line(exc)}; fix: {PG_FIX}")
@@ -65,12 +69,13 @@ def _pg_connect_error(exc: psycopg.OperationalError, url: str, where: str) -> Du
 
 
 @contextlib.contextmanager
-def pg_errors(url: str) -> Iterator[None]:
-    """Inside: a psycopg error leaves as the project's error (see :func:`pg_error`)."""
+def pg_errors(url: str, *, session: bool = False) -> Iterator[None]:
+    """Inside: a psycopg error leaves as the project's error (see :func:`pg_error`);
+    ``session=True`` around statements on a connection that was established."""
     try:
         yield
     except psycopg.Error as exc:
-        raise pg_error(exc, url) from exc
+        raise pg_error(exc, url, session=session) from exc
 
 
 async def pg_connect(url: str, **kwargs: Any) -> psycopg.AsyncConnection[Any]:

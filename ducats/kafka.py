@@ -1,24 +1,100 @@
-"""Small, shared Kafka plumbing on aiokafka: topic creation, producers, readiness.
+"""Small, shared Kafka plumbing on aiokafka: topic creation, producers, readiness,
+and aiokafka's failures in the project's error tree.
 
 Topic creation is idempotent: an existing topic is left as it is, and a topic
 is ready (a leader for every partition) when ``ensure_topics`` returns.
+
+Errors (:func:`kafka_error`): a broker that does not answer, or answers "not
+now" (an aiokafka error with ``retriable``, a timeout), is ServiceUnavailable;
+what no retry cures (authorisation, configuration, a record too large, an
+unsupported version) is ServiceRefused. aiokafka retries inside many calls and
+some of its waits are shielded from cancellation, so :func:`kafka_call` bounds a
+call with :func:`within`, which gives up on a call that does not return instead
+of waiting for it to notice its cancellation.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import errors as ke
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from ducats.errors import ConfigError, ServiceUnavailable
+from ducats.errors import ConfigError, DucatsError, ServiceRefused, ServiceUnavailable
 from ducats.settings import Settings
+
+T = TypeVar("T")
+KAFKA_FIX = "start it (`ducats up kafka`) or set KAFKA_BOOTSTRAP"
+REQUEST_TIMEOUT_MS = 30_000  # one request to a broker (aiokafka's default is 40 s)
+CALL_TIMEOUT = 60.0  # seconds: the backstop for one call that retries inside aiokafka
+# Errors no retry can cure: fix the configuration, the permissions or the record.
+_REFUSED: tuple[type[BaseException], ...] = (
+    ke.KafkaConfigurationError, ke.AuthenticationFailedError, ke.AuthenticationMethodNotSupported,
+    ke.SaslAuthenticationFailed, ke.UnsupportedSaslMechanismError, ke.TopicAuthorizationFailedError,
+    ke.GroupAuthorizationFailedError, ke.ClusterAuthorizationFailedError, ke.TransactionalIdAuthorizationFailed,
+    ke.UnsupportedVersionError, ke.IncompatibleBrokerVersion, ke.UnrecognizedBrokerVersion,
+    ke.RecordTooLargeError, ke.MessageSizeTooLargeError, ke.InvalidTopicError)
+# The broker is not there, or did not answer in time.
+_NOT_ANSWERING: tuple[type[BaseException], ...] = (
+    ke.KafkaConnectionError, ke.NoBrokersAvailable, ke.NodeNotReadyError, ke.KafkaTimeoutError,
+    ke.RequestTimedOutError, TimeoutError, OSError)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def kafka_error(exc: BaseException, bootstrap: str) -> DucatsError:
+    """The project's error for an aiokafka failure talking to ``bootstrap`` (see the module doc)."""
+    if isinstance(exc, _REFUSED):
+        return ServiceRefused(f"Kafka at {bootstrap} refused: {type(exc).__name__}: {_first_line(exc)}")
+    if isinstance(exc, _NOT_ANSWERING):
+        return ServiceUnavailable(f"Kafka at {bootstrap} is not answering; fix: {KAFKA_FIX}")
+    if isinstance(exc, ke.KafkaError) and exc.retriable:
+        return ServiceUnavailable(f"Kafka at {bootstrap} is not ready ({type(exc).__name__}); "
+                                  "fix: wait, or check the broker's log")
+    return ServiceRefused(f"Kafka at {bootstrap}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+@contextlib.contextmanager
+def kafka_errors(bootstrap: str) -> Iterator[None]:
+    """Inside: an aiokafka failure (or a timeout) leaves as the project's error (:func:`kafka_error`)."""
+    try:
+        yield
+    except (ke.KafkaError, *_NOT_ANSWERING) as exc:
+        raise kafka_error(exc, bootstrap) from exc
+
+
+async def within(aw: Awaitable[T], seconds: float) -> T:
+    """``await aw``, or TimeoutError after ``seconds``. Unlike ``asyncio.wait_for`` it does not
+    wait for a timed-out call to finish cancelling: an aiokafka call stuck in a shielded wait
+    (a transaction's end with the broker gone) would never finish. The abandoned call is
+    cancelled and its outcome discarded; the caller must drop the client it used."""
+    task = asyncio.ensure_future(aw)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # nothing left unretrieved
+        raise TimeoutError(f"no answer within {seconds:.0f} s")
+    return task.result()
+
+
+async def kafka_call(aw: Awaitable[T], *, bootstrap: str, timeout: float = CALL_TIMEOUT) -> T:
+    """``aw`` bounded by ``timeout`` seconds, with its failures as the project's errors."""
+    with kafka_errors(bootstrap):
+        return await within(aw, timeout)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,11 +111,14 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
     """A started admin client; Kafka not answering is a one-line ServiceUnavailable."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
     try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+        await kafka_call(admin.start(), bootstrap=settings.kafka_bootstrap, timeout=30)
+    except DucatsError:
+        with contextlib.suppress(Exception):
+            await admin.close()
+        raise
     try:
-        yield admin
+        with kafka_errors(settings.kafka_bootstrap):
+            yield admin
     finally:
         await admin.close()
 
@@ -136,15 +215,25 @@ async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[To
             for p in sorted(found[n]["partitions"], key=lambda p: p["partition"])]
 
 
+@contextlib.asynccontextmanager
+async def _started(consumer: AIOKafkaConsumer, settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+    """``consumer`` started (bounded, errors classified) for the block, then stopped."""
+    try:
+        await kafka_call(consumer.start(), bootstrap=settings.kafka_bootstrap)
+        with kafka_errors(settings.kafka_bootstrap):
+            yield consumer
+    finally:
+        with contextlib.suppress(Exception):
+            await within(consumer.stop(), 10)
+
+
 async def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
     """The read_committed end offset of every partition of ``topics``."""
     tps = await topic_partitions(settings, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed")
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+    async with _started(consumer, settings):
+        ends = await kafka_call(consumer.end_offsets(tps), bootstrap=settings.kafka_bootstrap)
     return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
 
@@ -154,10 +243,9 @@ async def read_since(settings: Settings, topic: str, start: dict[tuple[str, int]
     :func:`end_offsets` earlier) to its current end."""
     ends = await end_offsets(settings, [topic])
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
-                                enable_auto_commit=False)
-    await consumer.start()
+                                enable_auto_commit=False, request_timeout_ms=REQUEST_TIMEOUT_MS)
     out: list[dict[str, Any]] = []
-    try:
+    async with _started(consumer, settings):
         tps = [TopicPartition(t, p) for t, p in ends]
         consumer.assign(tps)
         deadline = time.monotonic() + timeout
@@ -167,8 +255,6 @@ async def read_since(settings: Settings, topic: str, start: dict[tuple[str, int]
                 if time.monotonic() > deadline:
                     raise ServiceUnavailable(f"could not read {topic} to its end in {timeout:.0f} s")
                 out += [orjson.loads(r.value) for r in (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])]
-    finally:
-        await consumer.stop()
     return out
 
 
@@ -197,8 +283,7 @@ async def wait_for_json(settings: Settings, topic: str, *, field_name: str, valu
     found: dict[str, dict[str, Any]] = {}
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
+    async with _started(consumer, settings):
         deadline = time.monotonic() + timeout
         while not wanted <= found.keys():
             if time.monotonic() > deadline:
@@ -210,5 +295,3 @@ async def wait_for_json(settings: Settings, topic: str, *, field_name: str, valu
                     if value.get(field_name) in wanted:
                         found[value[field_name]] = value
         return found
-    finally:
-        await consumer.stop()

@@ -21,8 +21,8 @@ from enum import StrEnum
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ducats.errors import DucatsError, ServiceUnavailable
-from ducats.kafka import make_producer
+from ducats.errors import DucatsError
+from ducats.kafka import kafka_call, make_producer
 from ducats.settings import Settings
 from schemas.codec import MAX_RECORD_BYTES, decode_mint, decode_transfer
 from schemas.errors import InvalidEvent
@@ -167,7 +167,7 @@ async def publish(settings: Settings, topic: str, records: Iterable[Outgoing], *
     producer = make_producer(settings, max_request_size=MAX_REQUEST_BYTES)
     await _start(producer, settings)
     try:
-        await _require_topic(producer, topic)
+        await _require_topic(producer, topic, settings)
         sent, pending = 0, []
         for record in records:
             pending.append(await _send(producer, topic, record, sent_so_far=sent))
@@ -210,19 +210,16 @@ async def publish_transfers(settings: Settings, transfers: Iterable[Transfer], *
 
 async def _start(producer: AIOKafkaProducer, settings: Settings) -> None:
     try:
-        await producer.start()
-    except KafkaError as exc:
+        await kafka_call(producer.start(), bootstrap=settings.kafka_bootstrap)
+    except DucatsError:
         await producer.stop()
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+        raise
 
 
-async def _require_topic(producer: AIOKafkaProducer, topic: str) -> None:
+async def _require_topic(producer: AIOKafkaProducer, topic: str, settings: Settings) -> None:
     # One metadata round trip, instead of send() waiting 40 s for a topic that
     # the broker will never create (auto.create.topics.enable=false).
-    try:
-        metadata = await producer.client.fetch_all_metadata()
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka metadata request failed: {exc}") from exc
+    metadata = await kafka_call(producer.client.fetch_all_metadata(), bootstrap=settings.kafka_bootstrap)
     if topic not in metadata.topics():
         raise TopicMissing(f"topic {topic} does not exist; fix: ducats topics")
 

@@ -1,4 +1,7 @@
-"""How far along the pipeline is: the ledger's lag, and the live workers."""
+"""How far along the pipeline is: the ledger's lag, and the live workers.
+
+Failures are the project's errors (ducats.connect, ducats.kafka): a service
+that does not answer is ServiceUnavailable, one that refuses us ServiceRefused."""
 from __future__ import annotations
 
 import asyncio
@@ -6,9 +9,8 @@ import time
 from typing import Any
 
 import orjson
-import psycopg
-import redis.asyncio as aioredis
 
+from ducats.connect import pg_connect, pg_errors, redis_connect, redis_errors_of
 from ducats.errors import ServiceUnavailable
 from ducats.kafka import end_offsets
 from ducats.keys import RedisKeys
@@ -18,9 +20,10 @@ from ducats.settings import Settings
 async def ledger_lag(settings: Settings) -> int:
     """Input records not yet applied, plus outbox records not yet published."""
     ends = await end_offsets(settings, [settings.topic_mints, settings.topic_transactions])
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-        rows = await (await conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")).fetchall()
-        outbox = (await (await conn.execute("SELECT count(*) FROM outbox")).fetchone())[0]  # type: ignore[index]
+    async with await pg_connect(settings.database_url) as conn:
+        with pg_errors(settings.database_url, session=True):
+            rows = await (await conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")).fetchall()
+            outbox = (await (await conn.execute("SELECT count(*) FROM outbox")).fetchone())[0]  # type: ignore[index]
     done = {(r[0], r[1]): r[2] for r in rows}
     return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items()) + int(outbox)
 
@@ -36,10 +39,11 @@ async def wait_caught_up(settings: Settings, timeout: float = 180) -> None:
 
 async def live_workers(settings: Settings) -> list[dict[str, Any]]:
     """The workers whose heartbeat is fresh: ready (tables recovered) and processing."""
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = await redis_connect(settings.redis_url)
     try:
-        keys = [k async for k in client.scan_iter(match=RedisKeys.of(settings).worker("*"))]
-        values = await client.mget(keys) if keys else []
+        with redis_errors_of(settings.redis_url):
+            keys = [k async for k in client.scan_iter(match=RedisKeys.of(settings).worker("*"))]
+            values = await client.mget(keys) if keys else []
     finally:
         await client.aclose()
     return [orjson.loads(v) for v in values if v]

@@ -6,6 +6,8 @@ keeps two migrating processes from racing. The storage path is chosen once,
 by the first migration: a TimescaleDB hypertable when the extension is
 available (or ``DUCATS_TIMESCALE=on``), native monthly RANGE partitions
 otherwise (``DUCATS_TIMESCALE=off``, or the extension is missing).
+A server that is down is ServiceUnavailable (exit 75), a refusal ServiceRefused
+(exit 1), each one line (ducats.connect).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 
+from ducats.connect import pg_errors, pg_sync_connect
 from sinks.errors import MigrationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -64,7 +67,7 @@ def migrate(database_url: str, *, timescale: str = "auto", today: dt.date | None
     """Bring the schema up to date (or up to version ``target``, for tests of a
     migration over existing data); return the names of the migrations applied now."""
     applied_now: list[str] = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with pg_sync_connect(database_url, autocommit=True) as conn, pg_errors(database_url, session=True):
         conn.execute("SELECT pg_advisory_lock(%s)", [_LOCK])
         conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
                             version integer PRIMARY KEY, name text NOT NULL,

@@ -107,4 +107,4 @@ def test_cli_reports_bad_settings_and_unreachable_kafka_in_one_line() -> None:
     bad = one_line_error(ducats("topics", env={"DUCATS_TOPIC_PARTITIONS": "many"}))
     assert bad.startswith("ducats: error: invalid setting DUCATS_TOPIC_PARTITIONS")
     down = one_line_error(ducats("topics", env={"KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}))
-    assert down.startswith("ducats: error: Kafka at 127.0.0.1:") and "did not answer" in down
+    assert down.startswith("ducats: error: Kafka at 127.0.0.1:") and "is not answering" in down
