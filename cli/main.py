@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from ducats.errors import EXIT_PERMANENT, DucatsError
+from ducats.errors import EXIT_PERMANENT, EXIT_RETRIABLE, DucatsError
 from ducats.settings import PROJECT_ROOT, Settings, load_settings
 
 SERVICES = ("postgres", "redis", "kafka")
@@ -80,8 +80,11 @@ def down(names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, type=click.Choice(SERVICES))
 @click.pass_obj
 def status(settings: Settings, names: tuple[str, ...]) -> None:
-    """Show each service with its port and health, then the pipeline's own processes
-    on this host and what any of them waits for (exit 1 unless all are healthy and ready)."""
+    """Show each local service with its port and health, then the pipeline's own processes
+    on this host and what any of them waits for; a configured service (KAFKA_BOOTSTRAP,
+    DATABASE_URL, REDIS_URL) that does not answer is one line on stderr each.
+    Exit 0 when all is well; 75 when a configured service does not answer, 1 when one
+    refuses us, a local service is down or a process waits (README, "Exit codes")."""
     from ducats.health import read_statuses
 
     script = PROJECT_ROOT / "deploy" / "services.sh"
@@ -92,8 +95,36 @@ def status(settings: Settings, names: tuple[str, ...]) -> None:
     for p in procs:
         click.echo(f"{p['component']:<10} {p['pid']:<8} {'ready' if p['ready'] else 'waiting':<8} "
                    f"{p['waitingFor'] or '-'}")
+    failures = asyncio.run(_probe_configured(settings, names or SERVICES))
+    for exc in failures:
+        click.echo(f"ducats: error: {exc}", err=True)
+    if failures:
+        sys.exit(EXIT_RETRIABLE if all(exc.retriable for exc in failures) else EXIT_PERMANENT)
     if rc or not all(p["ready"] for p in procs):
         sys.exit(1)
+
+
+async def _probe_configured(settings: Settings, names: tuple[str, ...]) -> list[DucatsError]:
+    """The configured services among ``names`` that do not answer, or refuse us."""
+    from ducats.connect import pg_connect, redis_connect
+    from ducats.kafka import admin_client
+
+    async def postgres() -> None:
+        await (await pg_connect(settings.database_url)).close()
+
+    async def redis() -> None:
+        await (await redis_connect(settings.redis_url)).aclose()
+
+    async def kafka() -> None:
+        async with admin_client(settings):
+            pass
+
+    probes = {"postgres": postgres, "redis": redis, "kafka": kafka}
+    results = await asyncio.gather(*(probes[n]() for n in names), return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, DucatsError):
+            raise r
+    return [r for r in results if isinstance(r, DucatsError)]
 
 
 @cli.command()
@@ -124,7 +155,11 @@ def ledger(settings: Settings) -> None:
     """Run the ledger worker (a second one waits as a hot standby)."""
     from ducats.logs import configure_logging
     from streams.ledger import main as run_ledger
+    from streams.ledger import preflight
 
+    # At start-up nothing is waited out, and the clients are still quiet: a service that does
+    # not answer ends the command in one line (exit 75). Once running, the ledger rides out restarts.
+    asyncio.run(preflight(settings))
     configure_logging(settings)
     run_ledger(settings)
 

@@ -12,6 +12,7 @@ per ducat moved.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,28 +21,42 @@ from typing import Any
 import orjson
 import psycopg
 
+from ducats.connect import pg_connect, pg_errors
 from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome
 from ducats.settings import Settings
 from schemas import codec
 from schemas.ducat_id import ducat_str
 from schemas.errors import InvalidEvent
 from schemas.models import DeadLetterReason, MintAccepted, MintBatch, Transfer, TransferAccepted, TransferRejected
-from sinks.base import Sink
 from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
 from sinks.postgres.ledger_input import InputRecord, event_time, mint_range, parse_ducat
 
 __all__ = ["BatchReport", "InputRecord", "LedgerSink"]
 
+# jit=off: the batch statements are short, but their cost estimates grow with the
+# tables, and an LLVM compile of a few hundred ms would dwarf them. statement_timeout:
+# generous for the largest batch (DUCATS_LEDGER_BATCH=100,000), but nothing waits forever
+# (a lock an operator's session forgot, a server that stopped answering).
+SESSION = "-c timezone=UTC -c jit=off -c statement_timeout=300s"
+# A server that died without closing the socket (host crash, partition) is noticed within
+# about 30 s instead of the kernel's two hours: TCP keepalives, and a bound on unacknowledged data.
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                              "keepalives_count": 3, "tcp_user_timeout": 30_000}
+
 
 @dataclass(slots=True)
 class BatchReport:
+    """What one batch did: counts by outcome, the ledger position after it, and how many
+    outbox records its checkpoint published."""
+
     mints: int = 0
     accepted: int = 0
     rejected: int = 0
     dead_letters: int = 0
     replayed: int = 0
     last_seq: int = 0
+    published: int = 0
 
 
 @dataclass(slots=True)
@@ -55,42 +70,83 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-class LedgerSink(Sink[InputRecord]):
+class LedgerSink:
+    """The ledger's database side, on ONE connection: the single-writer lock, the offsets
+    stored with the data, and :meth:`write_batch`. Its failures are the project's errors
+    (ducats.connect): an outage is ServiceUnavailable, a refusal ServiceRefused.
+
+    Lifecycle: :meth:`connect`, then :meth:`try_lead` or :meth:`wait_lead`, then
+    :meth:`load`, then batches; :meth:`stop` closes the connection, which releases the lock.
+    The order of a checkpoint (write, publish, commit offsets) is streams/checkpoint.py's."""
+
     def __init__(self, *, settings: Settings) -> None:
         self.settings = settings
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.offsets: dict[tuple[str, int], int] = {}
         self.native = False
 
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return pg_errors(self.settings.database_url, session=True)
+
+    async def connect(self) -> None:
+        """Open the connection. Every statement on it is bounded (see SESSION)."""
+        self.conn = await pg_connect(self.settings.database_url, options=SESSION, **KEEPALIVES)
+
+    async def try_lead(self, lock: int) -> bool:
+        """Take the single-writer advisory lock if it is free; True if this session holds it."""
+        with self._errors():
+            row = await (await self.connection.execute("SELECT pg_try_advisory_lock(%s)", [lock])).fetchone()
+            await self.connection.commit()
+        return bool(row and row[0])
+
+    async def wait_lead(self, lock: int) -> None:
+        """Wait, as long as it takes, to hold the lock on this very connection (a hot standby),
+        so that only the lock holder can ever write. Cancel the call to give up waiting."""
+        with self._errors():
+            await self.connection.execute("SET statement_timeout = 0")  # the wait is the point here
+            await self.connection.execute("SELECT pg_advisory_lock(%s)", [lock])
+            await self.connection.execute("RESET statement_timeout")
+            await self.connection.commit()
+
     async def start(self, *, leader_lock: int | None = None) -> None:
-        """Connect; with ``leader_lock``, first wait to hold that advisory lock on
-        this very connection, so that only the lock holder can ever write."""
-        # jit=off: the batch statements are short, but their cost estimates grow with
-        # the tables, and an LLVM compile of a few hundred ms would dwarf them.
-        self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url,
-                                                          options="-c timezone=UTC -c jit=off")
+        """Connect; with ``leader_lock``, first wait to hold that lock; then :meth:`load`."""
+        await self.connect()
         if leader_lock is not None:
-            await self.conn.execute("SELECT pg_advisory_lock(%s)", [leader_lock])
-        row = await (await self.conn.execute("SELECT value FROM ducats_meta WHERE key = 'storage'")).fetchone()
-        self.native = row is not None and row[0] == "native"
-        await self.conn.commit()
+            await self.wait_lead(leader_lock)
+        await self.load()
+
+    async def load(self) -> None:
+        """Read the storage path and the stored input offsets (a missing table: `ducats migrate`)."""
+        with self._errors():
+            row = await (await self.connection.execute(
+                "SELECT value FROM ducats_meta WHERE key = 'storage'")).fetchone()
+            self.native = row is not None and row[0] == "native"
+            await self.connection.commit()
         self.offsets = await self.load_offsets()
+
+    async def ping(self) -> None:
+        """One round trip: an idle leader notices a lost connection (and so a lost lock)."""
+        with self._errors():
+            await self.connection.execute("SELECT 1")
+            await self.connection.commit()
 
     @property
     def connection(self) -> psycopg.AsyncConnection[Any]:
-        assert self.conn is not None, "start() first"
+        assert self.conn is not None, "connect() first"
         return self.conn
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Close the connection (the lock goes with the session). Never raises."""
         if self.conn is not None:
-            await self.conn.close()
+            with contextlib.suppress(psycopg.Error):
+                await self.conn.close()
 
     async def load_offsets(self) -> dict[tuple[str, int], int]:
         """Next offset to read per input partition, as committed with the data."""
-        assert self.conn is not None
-        cur = await self.conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")
-        rows = await cur.fetchall()
-        await self.conn.commit()
+        with self._errors():
+            cur = await self.connection.execute("SELECT topic, partition, next_offset FROM ledger_offsets")
+            rows = await cur.fetchall()
+            await self.connection.commit()
         return {(r[0], r[1]): r[2] for r in rows}
 
     async def write_batch(self, batch: Sequence[InputRecord]) -> BatchReport:
@@ -104,13 +160,14 @@ class LedgerSink(Sink[InputRecord]):
         offsets = {**self.offsets}
         for r in fresh:
             offsets[(r.topic, r.partition)] = max(offsets.get((r.topic, r.partition), 0), r.offset + 1)
-        async with self.conn.transaction(), self.conn.cursor() as cur:
-            await cur.execute("SELECT last_seq, watermark FROM ledger_state FOR UPDATE")
-            last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
-            ledger = await self._load(cur, decoded, last_seq, watermark)
-            await self._apply_and_write(cur, decoded, ledger, report)
-            await cq.cool_and_count(cur, census=ledger.census, previous=watermark, watermark=ledger.watermark)
-            await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
+        with self._errors():
+            async with self.conn.transaction(), self.conn.cursor() as cur:
+                await cur.execute("SELECT last_seq, watermark FROM ledger_state FOR UPDATE")
+                last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
+                ledger = await self._load(cur, decoded, last_seq, watermark)
+                await self._apply_and_write(cur, decoded, ledger, report)
+                await cq.cool_and_count(cur, census=ledger.census, previous=watermark, watermark=ledger.watermark)
+                await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
         self.offsets = offsets
         report.last_seq = ledger.last_seq
         return report
