@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import pytest
 import redis.asyncio as aioredis
 
 from ducats.domain.metrics import KEEP, WINDOWS
@@ -58,16 +59,23 @@ async def wait_snapshot_at(s: Settings, seq: int, procs: list[WorkerProcess], ti
         await asyncio.sleep(0.2)
 
 
-async def reference_windows(s: Settings) -> dict[str, dict[str, int]]:
-    """Moves per tumbling event-time window, straight from the accepted log."""
+async def reference_log(s: Settings) -> tuple[dict[str, dict[str, int]], int]:
+    """Moves per tumbling event-time window, straight from the accepted log, and
+    the watermark: the latest event time of any accepted event (mints too)."""
     out: dict[str, dict[str, int]] = {name: defaultdict(int) for name in WINDOWS}
+    watermark = 0
     for rec in await read_all(s, s.topic_accepted):
         e = orjson.loads(rec.value)
+        t = int(dt.datetime.fromisoformat(e["timestamp"]).timestamp())
+        watermark = max(watermark, t)
         if "transactionId" in e:
-            t = int(dt.datetime.fromisoformat(e["timestamp"]).timestamp())
             for name, width in WINDOWS.items():
-                out[name][str(t - t % width)] += e["ducatCount"]
-    return {k: dict(v) for k, v in out.items()}
+                out[name][str(t // width * width)] += e["ducatCount"]
+    return {k: dict(v) for k, v in out.items()}, watermark
+
+
+async def reference_windows(s: Settings) -> dict[str, dict[str, int]]:
+    return (await reference_log(s))[0]
 
 
 async def merged_windows(s: Settings) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
@@ -101,14 +109,29 @@ async def run_workload(s: Settings, ledger_runner: Callable[..., Awaitable[None]
     await publish(s, s.topic_transactions, w.transfers)
 
 
-def check(snap: dict[str, Any], totals: dict[str, int]) -> None:
+async def check(s: Settings, snap: dict[str, Any], totals: dict[str, int]) -> None:
+    """The snapshot's totals equal PostgreSQL's; its velocity windows equal the
+    accepted log's: per size, the window holding the watermark and the one
+    before, their moves over the circulation counted in PostgreSQL."""
     assert snap["position"]["seq"] == totals["seq"] == snap["position"]["events"]
     assert snap["supply"] == totals["supply"]
     assert snap["circulation"] == totals["circulation"]
     assert snap["holders"] == totals["holders"]
-    for name in WINDOWS:
+    windows, watermark = await reference_log(s)
+    assert dt.datetime.fromisoformat(snap["watermark"]).timestamp() == watermark
+    for name, width in WINDOWS.items():
+        current = watermark // width * width
+        moves, previous = windows[name].get(str(current), 0), windows[name].get(str(current - width), 0)
         v = snap["velocity"][name]
-        assert v["velocity"] == round(v["moves"] / snap["circulation"], 6)
+        assert (v["windowStart"], v["previousWindowStart"]) == (iso(current), iso(current - width)), name
+        assert (v["moves"], v["previousMoves"]) == (moves, previous), name
+        assert v["velocity"] == pytest.approx(moves / totals["circulation"], abs=1e-6), name
+        assert v["previousVelocity"] == pytest.approx(previous / totals["circulation"], abs=1e-6), name
+    assert any(snap["velocity"][name]["moves"] for name in WINDOWS)  # the comparison is not all zeros
+
+
+def iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
 
 
 async def test_snapshot_is_exact_after_50k_transfers(
@@ -121,7 +144,11 @@ async def test_snapshot_is_exact_after_50k_transfers(
     await wait_caught_up(s, timeout=300)
     totals = ledger_totals(s)
     snap = await wait_snapshot_at(s, totals["seq"], [worker])
-    check(snap, totals)
+    await check(s, snap, totals)
+    # The transfers run past the mints' 12:00, so the windows compared above are not empty
+    # (all on one day: the day before has none).
+    v = snap["velocity"]
+    assert all(min(v[n]["moves"], v[n]["previousMoves"]) > 0 for n in ("1m", "1h")) and v["1d"]["moves"] > 0, v
     windows, horizon = await merged_windows(s)
     reference = await reference_windows(s)
     assert len(reference["1m"]) > KEEP["1m"]  # the workload outlives the kept 1-minute windows
@@ -182,7 +209,7 @@ async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
     await wait_caught_up(s, timeout=300)
     totals = ledger_totals(s)
     snap = await wait_snapshot_at(s, totals["seq"], [worker])
-    check(snap, totals)
+    await check(s, snap, totals)
     windows, horizon = await merged_windows(s)
     assert kept(windows, horizon) == kept(await reference_windows(s), horizon)
 
@@ -205,7 +232,7 @@ async def test_two_replicas_split_partitions_and_agree_with_one(
     await wait_caught_up(s, timeout=300)
     totals = ledger_totals(s)
     snap = await wait_snapshot_at(s, totals["seq"], workers)
-    check(snap, totals)
+    await check(s, snap, totals)
     client = aioredis.Redis.from_url(s.redis_url)
     owners = {v for v in (await client.hgetall(s.redis_key("metrics", "owners"))).values()}
     await client.aclose()
