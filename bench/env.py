@@ -4,7 +4,9 @@ The database ``bench_<tag>`` is created through the configured one and
 migrated; the topics get the prefix ``bench<tag>`` (and the app id
 ``ducats-bench<tag>``, so the ledger's consumer group and transactional id are
 private too). :meth:`BenchEnv.close` drops and deletes all of it, whatever
-happened; ``keep`` leaves it for a post-mortem.
+happened: the database, and every topic under the prefix or the app id (those
+the benchmark made, and those its processes made, such as a Faust worker's
+changelog and assignor topics); ``keep`` leaves it for a post-mortem.
 """
 from __future__ import annotations
 
@@ -13,11 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 
 import psycopg
-from aiokafka.admin import AIOKafkaAdminClient
 from psycopg import sql
 
 from bench.errors import BenchError
-from ducats.kafka import TopicSpec, ensure_topics
+from ducats.kafka import TopicSpec, admin_client, delete_topics, ensure_topics
 from ducats.procs import free_port
 from ducats.settings import Settings
 from sinks.postgres.migrate import migrate
@@ -79,18 +80,15 @@ class BenchEnv:
         finally:
             await asyncio.to_thread(self._drop_database)
 
+    def owns(self, topic: str) -> bool:
+        """Whether ``topic`` is this run's: made by it, or named under its prefix or app id."""
+        return topic in self.topics or topic.startswith((f"{self.settings.topic_prefix}.",
+                                                         f"{self.settings.app_id}-"))
+
     async def _delete_topics(self) -> None:
-        if not self.topics:
-            return
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.base.kafka_bootstrap, request_timeout_ms=ADMIN_TIMEOUT_MS)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            doomed = [t for t in self.topics if t in existing]
-            if doomed:
-                await admin.delete_topics(doomed, timeout_ms=ADMIN_TIMEOUT_MS)
-        finally:
-            await admin.close()
+        async with admin_client(self.base) as admin:
+            doomed = [t for t in await admin.list_topics() if self.owns(t)]
+        await delete_topics(self.base, doomed)
 
     def _drop_database(self) -> None:
         with psycopg.connect(self.base.database_url, autocommit=True, connect_timeout=15) as conn:
