@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     ledger_metrics_port: int = Field(9101, ge=0, le=65535, validation_alias=_env("DUCATS_LEDGER_METRICS_PORT"))
     worker_metrics_port: int = Field(9102, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_METRICS_PORT"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
+    # Recovery and rebalancing of the Faust workers (README, "Recovery and rebalancing"): how long
+    # the group waits for a silent worker, and static membership (a replica restarted on the same
+    # host and web port gets its partitions back at once, without a rebalance).
+    worker_session_timeout: float = Field(6.0, ge=1, le=300, validation_alias=_env("DUCATS_WORKER_SESSION_TIMEOUT"))
+    worker_static_membership: bool = Field(True, validation_alias=_env("DUCATS_WORKER_STATIC_MEMBERSHIP"))
     log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
     log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))
     timescale: str = Field("auto", pattern="^(auto|on|off)$", validation_alias=_env("DUCATS_TIMESCALE"))

@@ -23,8 +23,10 @@ import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
 from ducats import observability as obs
+from ducats.connect import pg_pool, redis_connect
 from ducats.domain import metrics as m
 from ducats.domain.network import Edge, edge_key, fold_edges
+from ducats.health import Readiness
 from ducats.keys import RedisKeys
 from ducats.logs import get_logger
 from ducats.settings import Settings
@@ -34,18 +36,22 @@ from schemas.ducat_id import ducat_ints
 from sinks.postgres import metrics as pg
 from sinks.redis.hot_cache import HotCache
 from sinks.redis.metrics import WORKER, MetricStore
+from streams.outages import WorkerHealth
 
 log = get_logger(__name__)
+POOL_TIMEOUT = 2.0  # seconds a query waits for a pooled connection
+HEAL_WAIT = 10.0  # seconds the snapshot waits for partials lost in a Redis restart
 
 
 class Resources(mode.Service):
-    """Redis and Postgres clients of a worker: opened before the agents start,
-    closed after they stop (the app's first dependency)."""
+    """Redis and Postgres clients of a worker, and its health: opened before the
+    agents start, closed after they stop (the app's first dependency)."""
 
     redis: aioredis.Redis
     pool: AsyncConnectionPool
     store: MetricStore
     hot: HotCache
+    health: WorkerHealth
 
     def __init__(self, *, settings: Settings, **kwargs: Any) -> None:
         self.settings = settings
@@ -53,17 +59,22 @@ class Resources(mode.Service):
 
     async def on_start(self) -> None:
         # Created here, not in __init__: the pool needs the running event loop.
-        self.redis = aioredis.Redis.from_url(self.settings.redis_url)
-        await self.redis.ping()
-        self.pool = AsyncConnectionPool(self.settings.database_url, min_size=1, max_size=4, open=False,
-                                        kwargs={"options": "-c timezone=UTC"})
-        await self.pool.open(wait=True, timeout=30)
-        self.store = MetricStore(settings=self.settings, client=self.redis)
-        self.hot = HotCache(settings=self.settings, client=self.redis)
+        s = self.settings
+        self.readiness = Readiness(component="worker", status_dir=s.run_dir)
+        self.health = WorkerHealth(settings=s, readiness=self.readiness)
+        # A service lost between run_worker's check and here is waited for.
+        self.redis = await self.health.ride_out("connect", lambda: redis_connect(s.redis_url))
+        self.pool = await self.health.ride_out("connect", lambda: pg_pool(s.database_url, options="-c timezone=UTC"))
+        # How long a query waits for a connection (psycopg_pool's default, 30 s, would
+        # hold a batch that long before the outage is even noticed).
+        self.pool.timeout = POOL_TIMEOUT
+        self.store = MetricStore(settings=s, client=self.redis)
+        self.hot = HotCache(settings=s, client=self.redis)
 
     async def on_stop(self) -> None:
         await self.pool.close()
         await self.redis.aclose()
+        self.readiness.close()
 
 
 def _write(table: faust.types.TableT, partition: int, key: str, value: dict[str, Any]) -> None:
@@ -136,22 +147,40 @@ class SnapshotPublisher:
         self.last_seqs: dict[int, int] | None = None
         self.last_full = 0.0
         self.published_days: dict[str, dict[str, Any]] = {}
+        self.behind_since: float | None = None
 
     async def tick(self, now: float) -> dict[str, Any] | None:
-        """Refresh when a partial moved, and at least every snapshot_interval."""
+        """Refresh when a partial moved, and at least every snapshot_interval.
+
+        What it remembers (the seqs, the last full publication, the days sent) is
+        updated only after the step succeeded, so a tick cut short by an outage is
+        simply done again by the next one."""
         partials = await self.res.store.read_partials()
         seqs = {p: pm.seq for p, pm in partials.items()}
         due = now - self.last_full >= self.settings.snapshot_interval
-        if seqs == self.last_seqs and not due:
+        if seqs == self.last_seqs and not due or self._healing(seqs, now):
             return None
-        self.last_seqs = seqs
         snapshot = await self._replace(partials)
+        self.last_seqs = seqs
         obs.SNAPSHOT_VERSION.set(snapshot["version"])
         obs.SNAPSHOT_SEQ.set(snapshot["position"]["seq"])
         if due:
-            self.last_full = now
             await self._publish(snapshot, partials)
+            self.last_full = now
         return snapshot
+
+    def _healing(self, seqs: dict[int, int], now: float) -> bool:
+        """Redis lost partials it had (it restarted empty): wait, up to HEAL_WAIT seconds,
+        for the workers to write them again rather than publish a snapshot that went back."""
+        behind = self.last_seqs is not None and any(seqs.get(p, -1) < q for p, q in self.last_seqs.items())
+        if not behind:
+            self.behind_since = None
+            return False
+        if self.behind_since is None:
+            self.behind_since = now
+            log.warning("snapshot.healing", missing=sorted(p for p, q in (self.last_seqs or {}).items()
+                                                         if seqs.get(p, -1) < q))
+        return now - self.behind_since < HEAL_WAIT
 
     async def _replace(self, partials: dict[int, m.PartitionMetrics]) -> dict[str, Any]:
         r, keys = self.res.redis, RedisKeys.of(self.settings)
@@ -164,11 +193,11 @@ class SnapshotPublisher:
     async def _publish(self, snapshot: dict[str, Any], partials: dict[int, m.PartitionMetrics]) -> None:
         days = [d for d in m.daily_rollups(partials.values(), snapshot["circulation"])
                 if self.published_days.get(d["date"]) != d]
+        await pg.save_history(self.res.pool, snapshot, days)  # first: a day is "published" once it is stored
         await self.metrics_topic.send(key=b"snapshot", value=orjson.dumps(snapshot))
         for d in days:
             await self.daily_topic.send(key=d["date"].encode(), value=orjson.dumps(d))
             self.published_days[d["date"]] = d
-        await pg.save_history(self.res.pool, snapshot, days)
 
 
 def register(app: faust.App, settings: Settings, res: Resources) -> None:
@@ -190,10 +219,12 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             by_partition: dict[int, list[dict[str, Any]]] = {}
             for ev in batch:
                 by_partition.setdefault(ev.message.partition, []).append(orjson.loads(ev.value))
+            # Folded once (the table writes and their changelog records happen here) ...
             folds = [fold_partition(partition=p, events=events, metrics_table=metrics_table,
                                     edges_table=edges_table, treasury=settings.treasury_set)
                      for p, events in sorted(by_partition.items())]
-            await publish_folds(res, folds)
+            # ... published until it succeeds: the batch is acked only after this returns.
+            await res.health.ride_out("publish", lambda: publish_folds(res, folds))
             took = time.perf_counter() - started
             obs.METRICS_BATCH_SECONDS.observe(took)
             for f in folds:
@@ -202,21 +233,33 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             log.info("metrics.batch", events=len(batch), fresh=sum(f.fresh for f in folds),
                      partitions=len(folds), ms=round(took * 1000, 1))
 
+    # The timers try once per tick; an outage makes them skip (with backoff), never crash.
     @app.timer(0.1, on_leader=True)
     async def refresh_snapshot() -> None:
-        await publisher.tick(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        await res.health.attempt("snapshot", lambda: publisher.tick(now))
 
-    @app.timer(1.0)
-    async def heartbeat() -> None:
+    async def beat() -> None:
         await res.hot.refresh_threshold()
-        # Timers start only once table recovery is over, so this key also says "ready".
         owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted)
         await res.redis.set(RedisKeys.of(settings).worker(WORKER), orjson.dumps(
             {"worker": WORKER, "partitions": owned, "at": dt.datetime.now(dt.UTC).isoformat()}), ex=5)
 
-    @app.timer(5.0)
-    async def rewrite_partials() -> None:
-        # Heals a Redis that restarted empty: each worker re-sends its own partitions.
-        for key, raw in list(metrics_table.data.items()):
-            await res.store.write_partial(int(str(key)[1:]), m.PartitionMetrics.from_dict(raw))
+    @app.timer(1.0)
+    async def heartbeat() -> None:
+        # Timers start only once table recovery is over, so this key also says "ready".
+        if await res.health.attempt("heartbeat", beat):
+            res.health.recovered()
 
+    async def rewrite() -> None:
+        records = {int(str(key)[1:]): m.PartitionMetrics.from_dict(raw) for key, raw in list(metrics_table.data.items())}
+        stored = await res.store.stored_seqs(sorted(records))
+        for p, pm in records.items():
+            if stored[p] < pm.seq:
+                await res.store.write_partial(p, pm)
+
+    @app.timer(1.0)
+    async def rewrite_partials() -> None:
+        # Heals a Redis that restarted empty: each worker re-sends the partitions its
+        # tables hold that Redis holds less of (one HMGET a second otherwise).
+        await res.health.attempt("partials", rewrite)

@@ -10,7 +10,9 @@ Keys (``<p>`` is DUCATS_TOPIC_PREFIX, ``ducats`` by default):
 
 A partial is only ever replaced by one with a higher or equal seq (a Lua
 compare-and-set), so a worker that recovers a partition from its changelog
-never moves the snapshot backwards while it catches up.
+never moves the snapshot backwards while it catches up. Redis keeps nothing on
+disk: after a restart the workers write their partials again, and the version
+continues from the highest one this process wrote (``floor``).
 """
 from __future__ import annotations
 
@@ -33,6 +35,16 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 return 1
 """
+# The next version, never at or below ``floor`` (a Redis that restarted empty starts again at 1).
+_NEXT_VERSION = """
+local v = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if v <= floor then
+  v = floor + 1
+  redis.call('SET', KEYS[1], v)
+end
+return v
+"""
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -43,6 +55,8 @@ class MetricStore:
         self.partials_key, self.seqs_key, self.owners_key = keys.partials, keys.partial_seqs, keys.owners
         self.snapshot_key, self.version_key = keys.snapshot, keys.snapshot_version
         self._cas = client.register_script(_CAS)
+        self._next_version = client.register_script(_NEXT_VERSION)
+        self.version = 0  # the highest version this process wrote
 
     async def write_partial(self, partition: int, pm: PartitionMetrics, *, pipe: Any = None) -> bool:
         """Store ``pm`` unless Redis already holds a later one for ``partition``.
@@ -51,6 +65,13 @@ class MetricStore:
                                args=[str(partition), pm.seq, pm.to_json(), WORKER], client=pipe)
         return bool(done)
 
+    async def stored_seqs(self, partitions: list[int]) -> dict[int, int]:
+        """The seq Redis holds for each of ``partitions`` (-1: none, e.g. after a restart)."""
+        if not partitions:
+            return {}
+        raw = await self.client.hmget(self.seqs_key, [str(p) for p in partitions])
+        return {p: -1 if v is None else int(v) for p, v in zip(partitions, raw, strict=True)}
+
     async def read_partials(self) -> dict[int, PartitionMetrics]:
         raw = await self.client.hgetall(self.partials_key)
         return {int(k): PartitionMetrics.from_json(v if isinstance(v, bytes) else v.encode())
@@ -58,8 +79,9 @@ class MetricStore:
 
     async def replace_snapshot(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         """Give ``snapshot`` the next version and replace the stored one atomically."""
-        version = await self.client.incr(self.version_key)
+        version = int(await self._next_version(keys=[self.version_key], args=[self.version]))
         snapshot = {"version": version, **snapshot}
         await self.client.set(self.snapshot_key, orjson.dumps(snapshot))
+        self.version = version
         return snapshot
 
