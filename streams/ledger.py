@@ -165,11 +165,11 @@ async def _begin(settings: Settings, stop: asyncio.Event, readiness: Readiness) 
             await exits.aclose()
             return None
         await sink.load()
-        log.info("ledger.leader", last_offsets=len(sink.offsets))
         publisher, consumer, inputs = await _start_kafka(settings, sink, exits)
     except BaseException:
         await exits.aclose()
         raise
+    log.info("ledger.leader", last_offsets=len(sink.offsets))
     return _Term(settings=settings, sink=sink, publisher=publisher, consumer=consumer, inputs=inputs,
                  exits=exits)
 

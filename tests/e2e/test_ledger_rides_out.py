@@ -271,12 +271,14 @@ async def test_ledger_rides_out_postgres_and_kafka_restarts(
     assert snapshot(s) == theirs
 
 
-async def test_a_kafka_outage_longer_than_the_publish_bound_starts_a_new_term(
+async def test_a_kafka_outage_longer_than_the_bounds_starts_a_new_term(
         stack: Stack, monkeypatch: pytest.MonkeyPatch, ledger_runner: Callable[..., Awaitable[None]]) -> None:
-    """kill -9 of Kafka while an in-process leader publishes, with the publication bounded to a
-    few seconds: the transaction is given up (PublishFailed), the term is torn down with the
-    broker gone, and the next term's publisher fences the abandoned one and republishes."""
+    """kill -9 of Kafka under an in-process leader mid-burst, with its Kafka steps bounded to a few
+    seconds (the broker needs 15-20 s to come back): whichever step meets the dead broker (the
+    outbox's transaction, the offset commit, the idle probe) gives up, the term is torn down with
+    the broker gone, and the next term's publisher fences the abandoned one and republishes."""
     monkeypatch.setattr("sinks.outbox.CALL_TIMEOUT", 4.0)
+    monkeypatch.setattr("streams.ledger.COMMIT_TIMEOUT", 4.0)
     reasons: list[str] = []
     set_waiting = Readiness.set_waiting
 
@@ -299,5 +301,7 @@ async def test_a_kafka_outage_longer_than_the_publish_bound_starts_a_new_term(
     await asyncio.to_thread(stack.kill, "kafka")
     await asyncio.to_thread(stack.up_after_kill, "kafka")
     await wait_caught_up(s, timeout=120)
-    assert any(r.startswith("publishing the outbox failed") for r in reasons), reasons
+    # Inside a term Kafka's absence is a checkpoint step's failure or the probe's; between terms,
+    # the next term's start: either way this reason means a term ended because of Kafka.
+    assert any(f"Kafka at {s.kafka_bootstrap} is not answering" in r for r in reasons), reasons
     await assert_exactly_once(s, w)
