@@ -81,7 +81,10 @@ class Readiness:
 
         retrying = AsyncRetrying(retry=retry_if_exception(_retriable), reraise=True, before_sleep=before_sleep,
                                  wait=wait_exponential(multiplier=BACKOFF_FIRST, max=BACKOFF_CAP))
-        result: T = await retrying(work)
+        async def attempt() -> T:  # a plain callable returning an awaitable works too (tenacity awaits only coroutine functions)
+            return await work()
+
+        result: T = await retrying(attempt)
         self.set_ready()
         return result
 
