@@ -153,3 +153,28 @@ def codec(ids: int, records: int, repeat: int) -> None:
 
     result, figures = run_codec(CodecParams(ids=ids, records=records, repeat=repeat))
     emit(result, f"bench codec: transfers up to {ids:,} ids, best of {repeat} rounds of {records:,}", figures)
+
+
+@bench.command()
+@click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Repetitions of each scenario (each figure gets this many samples).")
+@click.option("--rate", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Valid transfers published per second for the whole run.")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True,
+              help="Seconds the whole run may take, set-up included.")
+@KEEP
+@click.pass_obj
+def recovery(settings: Settings, reps: int, rate: int, timeout: float, keep: bool) -> None:
+    """Seconds until the pipeline works again after a kill -9: a restarted worker, a
+    surviving replica, the ledger's hot standby (median and max over REPS)."""
+    from rich.console import Console
+
+    from bench.recovery import RecoveryParams, recovery_json, recovery_table, run_recovery
+    from bench.report import Status
+
+    logs = settings.state_dir / "logs" / "bench-recovery"
+    logs.mkdir(parents=True, exist_ok=True)
+    params = RecoveryParams(reps=reps, rate=rate, timeout=timeout, keep=keep)
+    result, figures = run_bounded(run_recovery(settings, params, Status(), logs), timeout)
+    Console(width=140).print(recovery_table(result, figures))
+    print(recovery_json(result, figures), flush=True)
