@@ -20,9 +20,18 @@ offsets Faust commits up to stops at it. Commits then advanced by about two
 offsets per commit interval however many records were processed, and a
 restarted worker replayed nearly the whole log (correct, thanks to the seq
 guards, but minutes instead of seconds once the log is long).
+
+And it keeps table recovery alive through a rebalance that arrives while it
+runs (two workers starting together): the standby changelog partitions that
+rebalance adds have no offset yet (None), Faust's recovery goes on to seek them
+before it restarts for the new assignment, and aiokafka refuses the seek
+(``ValueError: Offset must be a positive integer``), which crashed the worker in
+about one start in ten of two workers. Faust treats "no offset" as "from the
+start" everywhere else (-1 becomes 0); so does this transport.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -40,6 +49,10 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def seek_wait(self, partitions: Mapping[Any, int | None]) -> None:
+        # An offset not known yet means the start of the partition (see the module doc).
+        await super().seek_wait({tp: 0 if offset is None else offset for tp, offset in partitions.items()})
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         # Faust passes the offset of the record that ended the gap; the gap is the

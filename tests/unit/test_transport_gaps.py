@@ -1,5 +1,6 @@
 """The ducats:// consumer commits past the commit markers of a transactional topic
-(streams/transport.py, faust-streaming#606), and never past a record in flight.
+(streams/transport.py, faust-streaming#606), and never past a record in flight;
+a seek to an offset not known yet starts the partition (the recovery race).
 
 Faust's own offset bookkeeping (``_add_gap`` as its fetch loop calls it, then
 ``_new_offset``) runs on a consumer object built without the rest of Faust."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 from intervaltree import IntervalTree
@@ -82,3 +84,15 @@ def test_a_record_read_but_not_acked_is_never_committed() -> None:
         return first, commit(consumer)
 
     assert asyncio.run(scenario()) == (6, 10)
+
+
+def test_a_seek_to_an_offset_not_known_yet_starts_the_partition() -> None:
+    """Recovery seeks standby partitions that a rebalance added mid-recovery with offset None."""
+    consumer, seeks = object.__new__(Consumer), []
+
+    async def seek_wait(partitions: dict[str, int]) -> None:
+        seeks.append(partitions)
+
+    consumer._thread = SimpleNamespace(seek_wait=seek_wait)  # type: ignore[assignment]
+    asyncio.run(consumer.seek_wait({"changelog-0": None, "changelog-1": 41}))
+    assert seeks == [{"changelog-0": 0, "changelog-1": 41}]
