@@ -41,6 +41,12 @@ from streams.outages import WorkerHealth
 log = get_logger(__name__)
 POOL_TIMEOUT = 2.0  # seconds a query waits for a pooled connection
 HEAL_WAIT = 10.0  # seconds the snapshot waits for partials lost in a Redis restart
+# The tables' changelogs are compacted, but Kafka compacts only closed segments, and a
+# segment closes after 7 days or 256 MB by default: a restarted worker (memory store)
+# read back every record its tables ever wrote, and took longer the longer it had run.
+# Short segments let the cleaner keep each changelog near one record per key
+# (README, "Recovery and rebalancing"). Applied when Faust creates the topics.
+CHANGELOG_CONFIG = {"segment.ms": "10000", "min.cleanable.dirty.ratio": "0.1"}
 
 
 class Resources(mode.Service):
@@ -204,8 +210,8 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
     accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
     # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
     schema: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
-    metrics_table = app.Table("partition-metrics", schema=schema)
-    edges_table = app.Table("network-edges", schema=schema)
+    metrics_table = app.Table("partition-metrics", schema=schema, extra_topic_configs=CHANGELOG_CONFIG)
+    edges_table = app.Table("network-edges", schema=schema, extra_topic_configs=CHANGELOG_CONFIG)
     publisher = SnapshotPublisher(
         settings=settings, res=res,
         metrics_topic=app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw"),
