@@ -174,6 +174,29 @@ def worker(settings: Settings) -> None:
 
 
 @cli.command()
+@click.option("--host", default=None, help="address to listen on (DUCATS_API_HOST, 127.0.0.1)")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="port (DUCATS_API_PORT, 8000)")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="server processes sharing the port (DUCATS_API_WORKERS, 1)")
+@click.pass_obj
+def api(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the HTTP API and the dashboard (uvicorn; docs at /docs)."""
+    from cli.serve import run_api
+
+    run_api(settings, host=host or settings.api_host, port=settings.api_port if port is None else port,
+            workers=workers or settings.api_workers)
+
+
+@cli.command("api-key")
+def api_key() -> None:
+    """Print a new API key and the digest to add to DUCATS_API_KEYS."""
+    from serving.auth import new_key
+
+    key, digest = new_key()
+    click.echo(f"key:    {key}\ndigest: {digest}\n(give the key to the client; configure DUCATS_API_KEYS={digest})")
+
+
+@cli.command()
 @click.pass_obj
 def demo(settings: Settings) -> None:
     """Run the whole pipeline end to end on a demo workload."""

@@ -22,6 +22,8 @@ class RedisKeys:
     hot_edges: str
     hot_edges_data: str
     workers_prefix: str
+    ratelimit: str
+    pending: str
 
     @classmethod
     def of(cls, settings: Settings) -> RedisKeys:
@@ -34,7 +36,15 @@ class RedisKeys:
             hot_tx=k("hot", "tx"), hot_tx_data=k("hot", "tx", "data"),
             hot_edges=k("hot", "edges"), hot_edges_data=k("hot", "edges", "data"),
             workers_prefix=k("workers", ""),
+            ratelimit=k("api", "ratelimit"), pending=k("api", "pending", ""),
         )
+
+    def pending_tx(self, transaction_id: str) -> str:
+        """Marks a transaction the API published and the ledger has not decided yet (24 h TTL)."""
+        return self.pending + "tx:" + transaction_id
+
+    def pending_mint(self, mint_id: str) -> str:
+        return self.pending + "mint:" + mint_id
 
     def worker(self, name: str) -> str:
         """The heartbeat key of one worker (``<p>:workers:<host:pid>``)."""

@@ -22,19 +22,21 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    """A ``ducats worker`` subprocess with its own environment and log file."""
+    """A ``ducats <command> [args]`` subprocess (a worker by default) with its own environment and log file."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
+    def __init__(self, *, env: dict[str, str], log_path: Path, command: str = "worker",
+                 args: tuple[str, ...] = ()) -> None:
         self.env = env
         self.log_path = log_path
         self.command = command
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", self.command],
+            [sys.executable, "-m", "cli", self.command, *self.args],
             env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )

@@ -50,6 +50,26 @@ class Settings(BaseSettings):
     # host and web port gets its partitions back at once, without a rebalance).
     worker_session_timeout: float = Field(6.0, ge=1, le=300, validation_alias=_env("DUCATS_WORKER_SESSION_TIMEOUT"))
     worker_static_membership: bool = Field(True, validation_alias=_env("DUCATS_WORKER_STATIC_MEMBERSHIP"))
+    # The HTTP API (serving/, README "The HTTP API").
+    database_read_url: str | None = Field(None, validation_alias=_env("DATABASE_READ_URL"))  # None: DATABASE_URL
+    api_host: str = Field("127.0.0.1", validation_alias=_env("DUCATS_API_HOST"))
+    api_port: int = Field(8000, ge=0, le=65535, validation_alias=_env("DUCATS_API_PORT"))
+    api_workers: int = Field(1, ge=1, le=64, validation_alias=_env("DUCATS_API_WORKERS"))  # `ducats api` processes
+    # sha256 hex digests of the keys allowed to write (comma-separated; `ducats api-key` makes one).
+    api_keys: str = Field("", validation_alias=_env("DUCATS_API_KEYS"))
+    api_reads_need_key: bool = Field(False, validation_alias=_env("DUCATS_API_READS_NEED_KEY"))
+    # Per-client limits in the `limits` notation ("20/second", "1000/minute"); empty = no limit.
+    api_write_limit: str = Field("50/second", validation_alias=_env("DUCATS_API_WRITE_LIMIT"))
+    api_read_limit: str = Field("", validation_alias=_env("DUCATS_API_READ_LIMIT"))
+    api_max_body: int = Field(512 * 1024, ge=1024, le=8 * 1024 * 1024, validation_alias=_env("DUCATS_API_MAX_BODY"))
+    # Budgets per call (seconds) and the breakers: open after N failures in a row, try again after TTL.
+    api_redis_timeout: float = Field(0.05, gt=0, le=10, validation_alias=_env("DUCATS_API_REDIS_TIMEOUT"))
+    api_pg_timeout: float = Field(0.5, gt=0, le=30, validation_alias=_env("DUCATS_API_PG_TIMEOUT"))
+    api_kafka_timeout: float = Field(0.8, gt=0, le=30, validation_alias=_env("DUCATS_API_KAFKA_TIMEOUT"))
+    api_breaker_failures: int = Field(3, ge=1, le=100, validation_alias=_env("DUCATS_API_BREAKER_FAILURES"))
+    api_breaker_reset: float = Field(2.0, gt=0, le=300, validation_alias=_env("DUCATS_API_BREAKER_RESET"))
+    api_probes: bool = Field(False, validation_alias=_env("DUCATS_API_PROBES"))  # bench api's /_probe/* baselines
+    api_refresh: float = Field(0.1, gt=0, le=60, validation_alias=_env("DUCATS_API_REFRESH"))
     log_level: str = Field("info", validation_alias=_env("DUCATS_LOG_LEVEL"))
     log_format: str = Field("console", pattern="^(console|json)$", validation_alias=_env("DUCATS_LOG_FORMAT"))
     timescale: str = Field("auto", pattern="^(auto|on|off)$", validation_alias=_env("DUCATS_TIMESCALE"))
@@ -113,6 +133,11 @@ class Settings(BaseSettings):
     def run_dir(self) -> Path:
         """Where running processes leave their readiness (ducats.health, `ducats status`)."""
         return self.state_dir / "run"
+
+    @property
+    def read_url(self) -> str:
+        """Where the API's reads go: DATABASE_READ_URL (a replica), else DATABASE_URL."""
+        return self.database_read_url or self.database_url
 
     @property
     def faust_broker(self) -> str:

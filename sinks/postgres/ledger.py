@@ -66,6 +66,17 @@ class _Decoded:
     outbox: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Rows:
+    """What one batch writes besides the ducats' own rows."""
+
+    mints: list[Any]
+    transactions: list[Any]
+    ids: list[Any]
+    moves: list[Any]
+    mint_conflicts: list[Any]
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
@@ -214,7 +225,11 @@ class LedgerSink:
     async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
                                report: BatchReport) -> None:
         s, applied_at = self.settings, now_iso()
-        mint_rows, tx_rows, id_rows = [], [], []
+        mint_rows: list[Any] = []
+        tx_rows: list[Any] = []
+        id_rows: list[Any] = []
+        move_rows: list[Any] = []
+        conflicts: list[Any] = []
         for rec, m, at in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
             lo, hi = mint_range(m)
             outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
@@ -225,17 +240,21 @@ class LedgerSink:
                                                  applied_at=applied_at).to_json()))
                 report.mints += 1
             elif outcome is MintOutcome.CONFLICT:
-                self._dead_letter(d, rec, InvalidEvent(
-                    reason=DeadLetterReason.MINT_CONFLICT, detail=f"ducats of mint {m.mint_id} already exist"), report)
+                detail = f"ducats of mint {m.mint_id} already exist"
+                conflicts.append((m.mint_id, str(DeadLetterReason.MINT_CONFLICT), detail))
+                self._dead_letter(d, rec, InvalidEvent(reason=DeadLetterReason.MINT_CONFLICT, detail=detail), report)
         for _rec, t, ids, at in d.transfers:
             known = t.transaction_id in ledger.seen_transactions
             result = ledger.apply_transfer(transaction_id=t.transaction_id, sender=t.sender,
                                            receiver=t.receiver, ducats=ids, at=at)
             if not known:
-                id_rows.append((t.transaction_id, result.seq if isinstance(result, Accepted) else None, t.timestamp))
+                id_rows.append((t.transaction_id, t.timestamp, *(
+                    (result.seq, None, None) if isinstance(result, Accepted) else
+                    (None, str(result.reason), result.detail))))
             if isinstance(result, Accepted):
                 tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
                                 result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
+                move_rows.extend((i, result.seq, at, t.sender, t.receiver, t.transaction_id) for i in ids)
                 d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted.of(
                     t, seq=result.seq, consciousness_impact=result.impact, from_balance=result.from_balance,
                     to_balance=result.to_balance, applied_at=applied_at).to_json()))
@@ -246,18 +265,24 @@ class LedgerSink:
                     rejected_at=applied_at).to_json()))
                 report.rejected += 1
         ledger.finish()
-        await self._write(cur, mint_rows, tx_rows, id_rows, ledger, d.outbox)
+        await self._write(cur, _Rows(mint_rows, tx_rows, id_rows, move_rows, conflicts), ledger, d.outbox)
 
-    async def _write(self, cur: psycopg.AsyncCursor[Any], mint_rows: list[Any], tx_rows: list[Any],
-                     id_rows: list[Any], ledger: LedgerBatch, outbox: list[tuple[str, bytes | None, bytes]]) -> None:
-        await q.insert_mints(cur, mint_rows)
-        if id_rows:
-            await q.copy_rows(cur, "COPY transaction_ids (transaction_id, seq, ts) FROM STDIN", id_rows)
-        if tx_rows:
+    async def _write(self, cur: psycopg.AsyncCursor[Any], rows: _Rows, ledger: LedgerBatch,
+                     outbox: list[tuple[str, bytes | None, bytes]]) -> None:
+        await q.insert_mints(cur, rows.mints)
+        await q.record_mint_rejections(cur, rows.mint_conflicts)
+        if rows.ids:
+            await q.copy_rows(cur, "COPY transaction_ids (transaction_id, ts, seq, reason, detail) FROM STDIN",
+                              rows.ids)
+        if rows.transactions:
             if self.native:
-                await q.ensure_month_partitions(cur, sorted({r[2] for r in tx_rows}))
+                await q.ensure_month_partitions(cur, sorted({r[2] for r in rows.transactions}))
             await q.copy_rows(cur, """COPY transactions (seq, transaction_id, ts, sender, receiver, ducat_ids,
-                                      ducat_count, consciousness_impact, metadata, applied_at) FROM STDIN""", tx_rows)
+                                      ducat_count, consciousness_impact, metadata, applied_at) FROM STDIN""",
+                              rows.transactions)
+            await q.copy_binary_rows(
+                cur, "COPY ducat_moves (ducat_id, seq, ts, sender, receiver, transaction_id) FROM STDIN (FORMAT BINARY)",
+                rows.moves, ("int8", "int8", "timestamptz", "text", "text", "text"))
         memories = ledger.remember(await cq.load_memories(cur, ledger.remembering()))  # sets memory_count
         await q.apply_changes(cur, ledger.changes)
         await cq.write_memories(cur, memories)

@@ -72,6 +72,15 @@ async def insert_mints(cur: AsyncCursor[Any], rows: Sequence[tuple[str, int, int
         [params[0], params[2], params[3], params[4], params[5], params[6]])
 
 
+async def record_mint_rejections(cur: AsyncCursor[Any], rows: Sequence[tuple[str, str, str]]) -> None:
+    """rows: (mint_id, reason, detail) of refused mints; a mint refused before keeps its first refusal."""
+    if rows:
+        cols = [list(c) for c in zip(*rows, strict=True)]
+        await cur.execute("""INSERT INTO mint_rejections (mint_id, reason, detail)
+                             SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])
+                             ON CONFLICT (mint_id) DO NOTHING""", cols)
+
+
 async def copy_rows(cur: AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]]) -> None:
     async with cur.copy(statement) as copy:  # type: ignore[arg-type]
         for row in rows:

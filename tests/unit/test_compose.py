@@ -26,7 +26,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "compose-spec" / "compo
 DOCKERFILE = "deploy/Dockerfile"
 
 ONE_SHOTS = {"migrate": "postgres", "topics": "kafka"}  # each waits for its service to be healthy
-LONG_RUNNING = {"ledger", "worker"}
+LONG_RUNNING = {"ledger", "worker", "api"}
 RESTARTS = {"no", "always", "on-failure", "unless-stopped"}
 
 # Compose interpolation: $$ (a literal $), ${NAME}, ${NAME:-default} and
@@ -153,8 +153,8 @@ def test_the_pipeline_services_exist_and_run_their_subcommand(
     services: dict[str, dict[str, Any]], ducats_services: dict[str, dict[str, Any]]
 ) -> None:
     assert {"kafka", "postgres", "redis"} <= set(services)
-    assert {"migrate", "topics", "ledger", "worker"} <= set(ducats_services)
-    for name in ("migrate", "topics", "ledger", "worker"):
+    assert {"migrate", "topics", "ledger", "worker", "api"} <= set(ducats_services)
+    for name in ("migrate", "topics", "ledger", "worker", "api"):
         assert ducats_services[name]["command"] == [name]
     images = {svc.get("image") for svc in ducats_services.values()}
     assert len(images) == 1, f"one image for every ducats service, not {images}"
@@ -259,7 +259,7 @@ def test_the_ledger_and_worker_probe_their_readme_metrics_ports(
         variable = probed_variable(ducats_services[name])
         probed[name] = (variable, environment(ducats_services[name])[variable])
     assert probed == {"ledger": ("DUCATS_LEDGER_METRICS_PORT", "9101"),
-                      "worker": ("DUCATS_WORKER_METRICS_PORT", "9102")}
+                      "worker": ("DUCATS_WORKER_METRICS_PORT", "9102"), "api": ("DUCATS_API_PORT", "8000")}
 
 
 def test_the_image_holds_every_package_pyproject_installs() -> None:

@@ -1,0 +1,192 @@
+"""What the ledger knows, as the API serves it: a ducat, its provenance, a
+holder, recent transactions, the outcome of a transaction or a mint, and the
+stored metric rollups.
+
+Every function is one round trip on one pooled connection, answered from an
+index (migrations 0001 and 0005): no query here scans a table whose size grows
+with the log. Results are plain dicts in the wire's names; timestamps are
+RFC 3339 in UTC (the pool's sessions run with timezone=UTC). Ids go in as the
+ledger's integers and come out as ``BATCH-<batch>-<seq>`` strings.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+from psycopg_pool import AsyncConnectionPool
+
+from schemas.ducat_id import ducat_str
+
+# The columns of one provenance entry, named as on the wire (json_agg keeps the aliases).
+_MOVE = 'seq, ts AS "timestamp", sender AS "from", receiver AS "to", transaction_id AS "transactionId"'
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return None if at is None else at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _one(pool: AsyncConnectionPool, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    async with pool.connection() as conn:
+        return await (await conn.execute(query, params)).fetchone()  # type: ignore[arg-type]
+
+
+async def _all(pool: AsyncConnectionPool, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async with pool.connection() as conn:
+        return await (await conn.execute(query, params)).fetchall()  # type: ignore[arg-type]
+
+
+async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10,
+                memories: int = 20) -> dict[str, Any] | None:
+    """A ducat's state, its consciousness document, its ``transfers`` latest moves and
+    its ``memories`` most significant memories; None if no such ducat was minted."""
+    row = await _one(pool, f"""
+        SELECT d.holder, d.previous_holder, d.mint_id, d.minted_at, d.transfer_count, d.last_tx_seq,
+               d.last_transfer_at, d.consciousness_level, d.stage, d.temperature::text, d.network_hops,
+               d.consciousness,
+               (SELECT coalesce(json_agg(m ORDER BY m.seq DESC), '[]') FROM (
+                    SELECT {_MOVE} FROM ducat_moves WHERE ducat_id = %(id)s ORDER BY seq DESC LIMIT %(t)s) AS m),
+               (SELECT coalesce(json_agg(x ORDER BY x.significance DESC, x."memoryId"), '[]') FROM (
+                    SELECT memory_id AS "memoryId", created_at AS "createdAt", kind, counterparty, memory,
+                           significance, occurrences, compressed
+                    FROM ducat_memories WHERE ducat_id = %(id)s
+                    ORDER BY significance DESC, memory_id LIMIT %(m)s) AS x)
+        FROM ducats AS d WHERE d.id = %(id)s""", {"id": ducat_id, "t": transfers, "m": memories})
+    if row is None:
+        return None
+    (holder, previous, mint_id, minted_at, count, last_seq, last_at, level, stage, temperature, hops,
+     consciousness, recent, remembered) = row
+    return {"ducatId": ducat_str(ducat_id), "holder": holder, "previousHolder": previous, "mintId": mint_id,
+            "mintedAt": _iso(minted_at), "transfers": count, "lastSeq": last_seq, "lastTransferAt": _iso(last_at),
+            "level": round(level, 6), "stage": stage, "temperature": temperature, "networkHops": hops,
+            "consciousness": consciousness, "recentTransfers": _decoded(recent), "memories": _decoded(remembered)}
+
+
+def _decoded(value: Any) -> Any:
+    # json_agg arrives decoded by psycopg's json loader, or as text through a pgbouncer-style proxy
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+async def history(pool: AsyncConnectionPool, ducat_id: int, *, after: int, limit: int) -> dict[str, Any] | None:
+    """One page of a ducat's provenance: its mint (on the first page, ``after`` = 0),
+    then up to ``limit`` accepted transfers with seq > ``after``, in seq order.
+    ``next`` is the seq to pass as ``after`` for the next page, or None at the end."""
+    row = await _one(pool, f"""
+        SELECT d.mint_id, m.seq, d.minted_at, m.holder,
+               (SELECT coalesce(json_agg(x ORDER BY x.seq), '[]') FROM (
+                    SELECT {_MOVE} FROM ducat_moves WHERE ducat_id = %(id)s AND seq > %(after)s
+                    ORDER BY seq LIMIT %(n)s) AS x)
+        FROM ducats AS d JOIN mints AS m ON m.mint_id = d.mint_id WHERE d.id = %(id)s""",
+        {"id": ducat_id, "after": after, "n": limit + 1})
+    if row is None:
+        return None
+    mint_id, mint_seq, minted_at, minter, moves = row
+    moves = _decoded(moves)
+    more = len(moves) > limit
+    entries: list[dict[str, Any]] = [{"kind": "transfer", **mv} for mv in moves[:limit]]
+    if after == 0:
+        entries.insert(0, {"kind": "mint", "seq": mint_seq, "timestamp": _iso(minted_at), "from": None,
+                           "to": minter, "mintId": mint_id})
+    return {"ducatId": ducat_str(ducat_id), "entries": entries, "next": entries[-1]["seq"] if more else None}
+
+
+_TX = """seq, transaction_id, ts, sender, receiver, ducat_count, consciousness_impact"""
+
+
+def _transaction(row: tuple[Any, ...]) -> dict[str, Any]:
+    seq, tx_id, ts, sender, receiver, count, impact = row[:7]
+    return {"seq": seq, "transactionId": tx_id, "timestamp": _iso(ts), "from": sender, "to": receiver,
+            "ducatCount": count, "consciousnessImpact": round(impact, 6)}
+
+
+async def recent_transactions(pool: AsyncConnectionPool, *, before: int | None, limit: int,
+                              holder: str | None = None) -> list[dict[str, Any]]:
+    """Accepted transactions with seq < ``before`` (all when None), newest first; with
+    ``holder``, only those it sent or received."""
+    bound = "" if before is None else "AND seq < %(before)s"
+    if holder is None:
+        query = f"SELECT {_TX} FROM transactions WHERE true {bound} ORDER BY seq DESC LIMIT %(n)s"
+    else:
+        query = f"""SELECT * FROM (
+                       (SELECT {_TX} FROM transactions WHERE sender = %(h)s {bound} ORDER BY seq DESC LIMIT %(n)s)
+                       UNION
+                       (SELECT {_TX} FROM transactions WHERE receiver = %(h)s {bound} ORDER BY seq DESC LIMIT %(n)s)
+                   ) AS t ORDER BY seq DESC LIMIT %(n)s"""
+    rows = await _all(pool, query, {"before": before, "n": limit, "h": holder})
+    return [_transaction(r) for r in rows]
+
+
+async def transaction_status(pool: AsyncConnectionPool, transaction_id: str) -> dict[str, Any] | None:
+    """``accepted`` (with the transaction), ``rejected`` (with the ledger's reason), or
+    None when the ledger has not decided it (yet)."""
+    row = await _one(pool, f"""
+        SELECT i.seq, i.reason, i.detail, i.ts, t.*
+        FROM transaction_ids AS i
+        LEFT JOIN LATERAL (SELECT {_TX}, ducat_ids FROM transactions
+                           WHERE seq = i.seq AND ts = i.ts::timestamptz) AS t ON true
+        WHERE i.transaction_id = %(id)s""", {"id": transaction_id})
+    if row is None:
+        return None
+    seq, reason, detail, ts = row[:4]
+    if seq is None:
+        return {"transactionId": transaction_id, "status": "rejected", "reason": reason, "detail": detail,
+                "timestamp": _iso(ts)}
+    out = {"transactionId": transaction_id, "status": "accepted", "seq": seq}
+    if row[4] is not None:  # the transaction row is written in the same transaction as its id
+        out.update(_transaction(row[4:]))
+        out["ducatIds"] = [ducat_str(i) for i in row[11]]
+    return out
+
+
+async def mint_status(pool: AsyncConnectionPool, mint_id: str) -> dict[str, Any] | None:
+    """``accepted`` (with its seq and range) or ``rejected`` (a conflict), or None if undecided."""
+    row = await _one(pool, """
+        SELECT m.seq, m.batch, m.first_seq, m.count, m.holder, m.ts, r.reason, r.detail
+        FROM (SELECT %(id)s::text AS mint_id) AS k
+        LEFT JOIN mints AS m USING (mint_id) LEFT JOIN mint_rejections AS r USING (mint_id)""", {"id": mint_id})
+    assert row is not None
+    seq, batch, first, count, holder, ts, reason, detail = row
+    if seq is not None:
+        return {"mintId": mint_id, "status": "accepted", "seq": seq, "batch": batch, "firstSeq": first,
+                "count": count, "holder": holder, "timestamp": _iso(ts)}
+    if reason is not None:
+        return {"mintId": mint_id, "status": "rejected", "reason": reason, "detail": detail}
+    return None
+
+
+async def holder(pool: AsyncConnectionPool, name: str, *, after: int, limit: int) -> dict[str, Any] | None:
+    """A holder's balance and one page of its ducats (ids above ``after``, ascending);
+    None for a name that never held a ducat."""
+    row = await _one(pool, """
+        SELECT b.ducats, (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM (
+                              SELECT id FROM ducats WHERE holder = %(h)s AND id > %(after)s
+                              ORDER BY id LIMIT %(n)s) AS x)
+        FROM holder_balances AS b WHERE b.holder = %(h)s""", {"h": name, "after": after, "n": limit + 1})
+    if row is None:
+        return None
+    balance, ids = row
+    more = len(ids) > limit
+    return {"holder": name, "balance": balance, "ducatIds": [ducat_str(i) for i in ids[:limit]],
+            "next": ducat_str(ids[limit - 1]) if more else None}
+
+
+async def daily_metrics(pool: AsyncConnectionPool, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """The stored daily rollups from ``first`` to ``last``, inclusive, by date."""
+    rows = await _all(pool, "SELECT metrics FROM daily_metrics WHERE date BETWEEN %(a)s AND %(b)s ORDER BY date",
+                      {"a": first, "b": last})
+    return [_decoded(r[0]) for r in rows]
+
+
+async def metric_history(pool: AsyncConnectionPool, *, minutes: int, points: int = 240) -> list[dict[str, Any]]:
+    """Circulation, holders and velocity over the last ``minutes`` of snapshots (wall
+    clock), averaged into at most about ``points`` buckets, oldest first."""
+    bucket = max(1, minutes * 60 // points)
+    rows = await _all(pool, """
+        SELECT date_bin(make_interval(secs => %(b)s), ts, timestamptz '2000-01-01') AS t,
+               max(supply), max(circulation), max(holders), max(transfers),
+               avg(velocity_1m), avg(velocity_1h), avg(velocity_1d)
+        FROM metric_history WHERE ts >= now() - make_interval(mins => %(m)s)
+        GROUP BY 1 ORDER BY 1""", {"b": bucket, "m": minutes})
+    return [{"ts": _iso(t), "supply": s, "circulation": c, "holders": h, "transfers": n,
+             "velocity": {"1m": round(v1, 6), "1h": round(v2, 6), "1d": round(v3, 6)}}
+            for t, s, c, h, n, v1, v2, v3 in rows]

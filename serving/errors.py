@@ -1,0 +1,84 @@
+"""Every error the API answers, as one JSON shape: ``{"error": code, "detail": ...}``.
+
+Handlers raise :class:`ApiError` (or a subclass); :func:`install` turns it, and
+the framework's own validation and routing errors, into that body with the
+right status. A 503 carries ``Retry-After``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ducats.logs import get_logger
+
+log = get_logger(__name__)
+
+# The codes a client can switch on (README, "The HTTP API": Errors).
+_BY_STATUS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
+              415: "unsupported_media_type", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    """An answer other than success: ``status``, a stable ``code``, a human ``detail``."""
+
+    def __init__(self, status: int, detail: Any, *, code: str | None = None, retry_after: float | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+        self.code = code or _BY_STATUS.get(status, "error")
+        self.headers = dict(headers or {})
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(max(1, round(retry_after)))
+
+
+class NotFound(ApiError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(404, detail)
+
+
+class Unavailable(ApiError):
+    """A service the answer needs is down or over its budget: try again after ``retry_after``."""
+
+    def __init__(self, service: str, detail: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(503, detail, code=f"{service}_unavailable", retry_after=retry_after)
+        self.service = service
+
+
+def error_response(status: int, code: str, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"error": code, "detail": detail}), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the JSON error handlers on ``app``."""
+
+    async def api_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.detail, exc.headers)
+
+    async def validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        detail = [{"in": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        return error_response(422 if any(e["in"].startswith("body") for e in detail) else 400,
+                              "invalid" if any(e["in"].startswith("body") for e in detail) else "bad_request",
+                              detail)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(exc.status_code, _BY_STATUS.get(exc.status_code, "error"), exc.detail,
+                              dict(exc.headers or {}))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("api.error", path=request.url.path, error=repr(exc))
+        return error_response(500, "internal", "an unexpected error; it was logged")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,179 @@
+"""The API's response shapes, for /openapi.json and its docs.
+
+They document the answers; handlers do not validate what they send against
+them at run time (the cached answers are bytes serialized once per snapshot
+version). schemathesis checks every response against these in `.ci/run`.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DUCAT_ID = r"^BATCH-(0|[1-9][0-9]{0,8})-[0-9]{6}$"
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(BaseModel):
+    error: str = Field(description="a stable code: bad_request, invalid, not_found, unauthorized, ...")
+    detail: Any = Field(description="what was wrong, for a human")
+
+
+class Snapshot(_Open):
+    """The metric snapshot (README, "Metric formats"), plus whether it could be refreshed."""
+
+    version: int
+    generatedAt: str
+    supply: int
+    circulation: int
+    holders: int
+    transfers: int
+    stale: bool = Field(description="true while Redis could not be read: this is the last snapshot seen")
+
+
+class TopDucat(_Open):
+    ducatId: str
+    transfers: int
+
+
+class TopCirculating(BaseModel):
+    version: int
+    stale: bool
+    ducats: list[TopDucat]
+
+
+class Velocity(BaseModel):
+    version: int
+    generatedAt: str | None
+    watermark: str | None
+    windows: dict[str, dict[str, Any]] = Field(description="1m, 1h and 1d: moves and velocity, this and the previous window")
+    stale: bool
+
+
+class Move(BaseModel):
+    seq: int
+    timestamp: str
+    from_: str = Field(alias="from")
+    to: str
+    transactionId: str
+
+
+class Memory(_Open):
+    memoryId: int
+    kind: str
+    memory: str
+    significance: float
+
+
+class Ducat(BaseModel):
+    ducatId: str
+    holder: str
+    previousHolder: str | None = None
+    mintId: str | None = None
+    mintedAt: str | None = None
+    transfers: int
+    lastSeq: int | None = None
+    lastTransferAt: str | None = None
+    level: float
+    stage: int | None = None
+    temperature: str
+    networkHops: int | None = None
+    consciousness: dict[str, Any] | None = None
+    recentTransfers: list[Move] | None = None
+    memories: list[dict[str, Any]] | None = None
+    source: Literal["ledger", "hot-cache"]
+    partial: bool = Field(description="true when PostgreSQL could not answer and this comes from the hot cache alone")
+
+
+class HistoryEntry(BaseModel):
+    kind: Literal["mint", "transfer"]
+    seq: int
+    timestamp: str | None
+    from_: str | None = Field(alias="from")
+    to: str
+    transactionId: str | None = None
+    mintId: str | None = None
+
+
+class History(BaseModel):
+    ducatId: str
+    entries: list[HistoryEntry]
+    next: int | None = Field(description="pass as ?after= for the next page; null at the end")
+
+
+class Transaction(BaseModel):
+    seq: int
+    transactionId: str
+    timestamp: str | None
+    from_: str = Field(alias="from")
+    to: str
+    ducatCount: int
+    consciousnessImpact: float
+
+
+class TransactionPage(BaseModel):
+    transactions: list[Transaction]
+    next: int | None = Field(description="pass as ?before= for the next (older) page; null at the end")
+
+
+class TransactionStatus(_Open):
+    transactionId: str
+    status: Literal["pending", "accepted", "rejected"]
+    seq: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+class MintStatus(_Open):
+    mintId: str
+    status: Literal["pending", "accepted", "rejected"]
+
+
+class Submitted(BaseModel):
+    status: Literal["pending", "accepted", "rejected"]
+    location: str
+
+
+class Holder(BaseModel):
+    holder: str
+    balance: int
+    ducatIds: list[str]
+    next: str | None = Field(description="pass as ?after= for the next page; null at the end")
+
+
+class DailyMetrics(_Open):
+    date: str
+
+
+class DailyRange(BaseModel):
+    days: list[DailyMetrics]
+
+
+class HistoryPoint(BaseModel):
+    ts: str
+    supply: int
+    circulation: int
+    holders: int
+    transfers: int
+    velocity: dict[str, float]
+
+
+class MetricHistory(BaseModel):
+    points: list[HistoryPoint]
+
+
+class Pipeline(BaseModel):
+    ledgerLag: int | None
+    workers: list[dict[str, Any]] | None
+    breakers: dict[str, str]
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route."""
+    text = {400: "bad query or path parameter", 401: "no API key", 403: "wrong API key", 404: "not found",
+            413: "body too large", 415: "not JSON", 422: "the body breaks the contract", 429: "over the rate limit",
+            503: "a service is unavailable; see Retry-After"}
+    return {s: {"model": Error, "description": text[s]} for s in statuses}

@@ -1,0 +1,340 @@
+"""The HTTP API against the real pipeline: every endpoint, its bad input, and the
+write path from POST to the ledger's decision (tests/fixtures/api.py seeds it)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+
+from ducats.kafka import end_offsets
+from tests.fixtures.api import LAST_SEQ, Served
+
+
+def error_of(r: httpx.Response, status: int, code: str | None = None) -> Any:
+    """The JSON error body of ``r``, which must have ``status`` (and ``code``)."""
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body = r.json()
+    assert set(body) == {"error", "detail"}, body
+    if code is not None:
+        assert body["error"] == code, body
+    return body["detail"]
+
+
+def transfer(tx: str, frm: str, to: str, ids: list[str], **extra: Any) -> bytes:
+    return orjson.dumps({"transactionId": tx, "timestamp": "2026-11-26T12:30:00Z", "from": frm, "to": to,
+                         "ducatIds": ids, **extra})
+
+
+async def published(s: Any) -> int:
+    ends = await end_offsets(s, [s.topic_transactions, s.topic_mints])
+    return sum(ends.values())
+
+
+# ---------------------------------------------------------------- cached (Redis)
+
+async def test_current_snapshot_is_redis_snapshot(served: Served) -> None:
+    client = aioredis.Redis.from_url(served.settings.redis_url)
+    try:
+        with served.client() as c:
+            for _ in range(50):  # the feed may be one version behind Redis for a refresh
+                raw = await client.get(served.settings.redis_key("metrics", "snapshot"))
+                assert raw is not None
+                r = c.get("/api/metrics/current")
+                if r.json()["version"] == orjson.loads(raw)["version"]:
+                    break
+                time.sleep(0.1)
+    finally:
+        await client.aclose()
+    body = r.json()
+    assert raw is not None and body == {**orjson.loads(raw), "stale": False}
+    assert body["supply"] == 30 and body["transfers"] == 3 and body["position"]["seq"] >= LAST_SEQ
+    with served.client() as c:
+        again = c.get("/api/metrics/current", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code in (200, 304)
+    if again.status_code == 304:
+        assert again.content == b""
+
+
+def test_top_circulating_and_velocity(served: Served) -> None:
+    with served.client() as c:
+        top = c.get("/api/ducats/top-circulating", params={"limit": 1}).json()
+        assert top["stale"] is False
+        assert [(d["ducatId"], d["transfers"]) for d in top["ducats"]] == [("BATCH-1-000001", 3)]
+        assert top["ducats"][0]["holder"] == "carol"
+        three = c.get("/api/ducats/top-circulating", params={"limit": 3}).json()["ducats"]
+        assert sorted((d["ducatId"], d["transfers"]) for d in three) == [
+            ("BATCH-1-000001", 3), ("BATCH-1-000002", 1), ("BATCH-1-000003", 1)]
+        snap = c.get("/api/metrics/current").json()
+        v = c.get("/api/velocity/realtime").json()
+        assert v["windows"] == snap["velocity"] and set(v["windows"]) == {"1m", "1h", "1d"}
+        for bad in ({"limit": 0}, {"limit": 101}, {"limit": "x"}):
+            error_of(c.get("/api/ducats/top-circulating", params=bad), 400, "bad_request")
+
+
+# ---------------------------------------------------------------- ledger (PostgreSQL)
+
+def test_ducat_by_id(served: Served) -> None:
+    with served.client() as c:
+        d = c.get("/api/ducats/BATCH-1-000001").json()
+        assert (d["holder"], d["previousHolder"], d["transfers"], d["mintId"]) == ("carol", "bob", 3, "m1")
+        assert (d["source"], d["partial"]) == ("ledger", False)
+        assert [(m["seq"], m["from"], m["to"], m["transactionId"]) for m in d["recentTransfers"]] == [
+            (5, "bob", "carol", "t3"), (4, "alice", "bob", "t2"), (3, "treasury", "alice", "t1")]
+        assert d["temperature"] in {"cold", "warm", "hot"} and 0 <= d["level"] <= 1
+        assert isinstance(d["consciousness"], dict) and "awareness" in d["consciousness"]
+        assert isinstance(d["memories"], list)
+        untouched = c.get("/api/ducats/BATCH-2-000010").json()
+        assert (untouched["holder"], untouched["transfers"], untouched["recentTransfers"]) == ("alice", 0, [])
+        error_of(c.get("/api/ducats/BATCH-9-000001"), 404, "not_found")
+        for bad in ("BATCH-012-000001", "BATCH-1-1", "batch-1-000001", "x" * 30):
+            error_of(c.get(f"/api/ducats/{bad}"), 400, "bad_request")
+
+
+def test_history_is_the_whole_provenance_paged(served: Served) -> None:
+    with served.client() as c:
+        whole = c.get("/api/ducats/BATCH-1-000001/history").json()
+        assert [(e["kind"], e["seq"], e["from"], e["to"]) for e in whole["entries"]] == [
+            ("mint", 1, None, "treasury"), ("transfer", 3, "treasury", "alice"),
+            ("transfer", 4, "alice", "bob"), ("transfer", 5, "bob", "carol")]
+        assert whole["next"] is None
+        pages, after = [], 0
+        while True:
+            page = c.get("/api/ducats/BATCH-1-000001/history", params={"limit": 1, "after": after}).json()
+            pages.append([e["seq"] for e in page["entries"]])
+            if page["next"] is None:
+                break
+            after = page["next"]
+        assert pages == [[1, 3], [4], [5]]
+        assert c.get("/api/ducats/BATCH-2-000001/history").json()["entries"][0]["to"] == "alice"
+        error_of(c.get("/api/ducats/BATCH-9-000001/history"), 404, "not_found")
+        error_of(c.get("/api/ducats/BATCH-1-000001/history", params={"limit": 0}), 400)
+        error_of(c.get("/api/ducats/BATCH-1-000001/history", params={"after": -1}), 400)
+
+
+def test_holders(served: Served) -> None:
+    with served.client() as c:
+        alice = c.get("/api/holders/alice").json()
+        want = ["BATCH-1-000002", "BATCH-1-000003"] + [f"BATCH-2-{i:06d}" for i in range(1, 11)]
+        assert (alice["balance"], alice["ducatIds"], alice["next"]) == (12, want, None)
+        seen, after = [], None
+        while True:
+            page = c.get("/api/holders/alice", params={"limit": 5, **({"after": after} if after else {})}).json()
+            seen += page["ducatIds"]
+            if page["next"] is None:
+                break
+            after = page["next"]
+        assert seen == want
+        assert c.get("/api/holders/carol").json()["ducatIds"] == ["BATCH-1-000001"]
+        error_of(c.get("/api/holders/nobody"), 404, "not_found")
+        error_of(c.get("/api/holders/alice", params={"after": "BATCH-01-000001"}), 400)
+
+
+def test_recent_transactions_keyset_paged_and_by_holder(served: Served) -> None:
+    with served.client() as c:
+        seqs = [t["seq"] for t in c.get("/api/transactions/recent").json()["transactions"]]
+        assert seqs[-3:] == [5, 4, 3] and seqs == sorted(seqs, reverse=True)
+        older = c.get("/api/transactions/recent", params={"before": 5}).json()
+        assert [t["seq"] for t in older["transactions"]] == [4, 3]
+        bob = c.get("/api/transactions/recent", params={"holder": "bob", "before": 6}).json()["transactions"]
+        assert [(t["seq"], t["from"], t["to"]) for t in bob] == [(5, "bob", "carol"), (4, "alice", "bob")]
+        one = c.get("/api/transactions/recent", params={"limit": 1, "before": 5}).json()
+        assert [t["seq"] for t in one["transactions"]] == [4] and one["next"] == 4
+        error_of(c.get("/api/transactions/recent", params={"before": 0}), 400)
+        error_of(c.get("/api/transactions/recent", params={"limit": 501}), 400)
+
+
+def test_transaction_and_mint_status(served: Served) -> None:
+    with served.client() as c:
+        t1 = c.get("/api/transactions/t1").json()
+        assert (t1["status"], t1["seq"], t1["ducatIds"]) == (
+            "accepted", 3, ["BATCH-1-000001", "BATCH-1-000002", "BATCH-1-000003"])
+        t4 = c.get("/api/transactions/t4").json()
+        assert (t4["status"], t4["reason"]) == ("rejected", "not_holder")
+        error_of(c.get("/api/transactions/never-seen"), 404, "not_found")
+        m1 = c.get("/api/mints/m1").json()
+        assert (m1["status"], m1["seq"], m1["count"]) == ("accepted", 1, 20)
+        error_of(c.get("/api/mints/never-minted"), 404, "not_found")
+
+
+def test_daily_metrics(served: Served) -> None:
+    deadline = time.monotonic() + 30
+    with served.client() as c:
+        while (r := c.get("/api/metrics/daily/2026-11-26")).status_code == 404 or r.json().get("moves") != 5:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.3)
+        day = r.json()
+        assert (day["date"], day["moves"]) == ("2026-11-26", 5)
+        span = c.get("/api/metrics/daily", params={"from": "2026-11-20", "to": "2026-11-30"}).json()
+        assert span == {"days": [day]}
+        error_of(c.get("/api/metrics/daily/2026-11-27"), 404, "not_found")
+        error_of(c.get("/api/metrics/daily/2026-13-01"), 400, "bad_request")
+        error_of(c.get("/api/metrics/daily", params={"from": "2026-11-30", "to": "2026-11-20"}), 400)
+        error_of(c.get("/api/metrics/daily", params={"from": "2020-01-01", "to": "2026-01-01"}), 400)
+        error_of(c.get("/api/metrics/daily", params={"from": "2026-11-20"}), 400)
+        points = c.get("/api/metrics/history", params={"minutes": 10}).json()["points"]
+        assert points and points[-1]["supply"] == 30
+
+
+def test_pipeline_docs_and_metrics(served: Served) -> None:
+    with served.client() as c:
+        p = c.get("/api/pipeline").json()
+        assert p["ledgerLag"] == 0 and len(p["workers"]) == 1
+        assert p["breakers"] == {"postgres": "closed", "redis": "closed", "kafka": "closed"}
+        spec = c.get("/openapi.json").json()
+        assert spec["openapi"].startswith("3.1") and "/api/ducats/{ducat_id}/history" in spec["paths"]
+        docs = c.get("/docs")
+        assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+        assert c.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+        assert c.get("/").status_code == 200
+        error_of(c.get("/api/nothing-here"), 404)
+        error_of(c.post("/api/metrics/current"), 405)
+        text = c.get("/metrics").text
+    assert 'ducats_api_request_seconds_count{method="GET",route="/api/ducats/{ducat_id}",status="200"}' in text
+    assert 'ducats_api_breaker_state{service="postgres"} 0.0' in text
+    assert any('"api.request"' in line or "api.request" in line for line in served.api.log_path.read_text().splitlines())
+
+
+def test_stream_sends_each_new_snapshot(served: Served) -> None:
+    events: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def listen() -> None:
+        with httpx.Client(base_url=served.url, timeout=30) as c, c.stream("GET", "/api/stream/metrics") as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            event: dict[str, Any] = {}
+            for line in r.iter_lines():
+                if line.startswith("id:"):
+                    event["id"] = int(line[3:].strip())
+                elif line.startswith("data:"):
+                    event["data"] = orjson.loads(line[5:].strip())
+                elif line == "" and "data" in event:
+                    events.append(event)
+                    event = {}
+                    if stop.is_set() or len(events) > 200:
+                        return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    deadline = time.monotonic() + 20
+    while not events:
+        assert time.monotonic() < deadline, "no first event"
+        time.sleep(0.05)
+    first = events[0]
+    with served.writer() as w:
+        assert w.post("/api/transactions", content=transfer(f"sse-{uuid.uuid4().hex[:6]}", "carol", "erin",
+                                                             ["BATCH-1-000001"]), params={"wait": 5}).status_code == 200
+    deadline = time.monotonic() + 20
+    while not any(e["data"]["transfers"] > first["data"]["transfers"] for e in events):
+        assert time.monotonic() < deadline, events[-3:]
+        time.sleep(0.05)
+    stop.set()
+    ids = [e["id"] for e in events]
+    assert ids == sorted(set(ids)), "one event per version, in order"
+    assert all(e["id"] == e["data"]["version"] for e in events)
+    # give the ducat back, so the other tests' holders stay as seeded
+    with served.writer() as w:
+        back = w.post("/api/transactions", content=transfer(f"sse-back-{uuid.uuid4().hex[:6]}", "erin", "carol",
+                                                            ["BATCH-1-000001"]), params={"wait": 5})
+        assert back.json()["status"] == "accepted"
+
+
+# ---------------------------------------------------------------- writes (Kafka)
+
+def test_post_transfer_then_poll_until_accepted(served: Served) -> None:
+    tx = f"api-{uuid.uuid4().hex[:8]}"
+    with served.writer() as w:
+        r = w.post("/api/transactions", content=transfer(tx, "alice", "frank", ["BATCH-2-000001"]))
+        assert r.status_code == 202 and r.json() == {"status": "pending", "location": f"/api/transactions/{tx}"}
+        assert r.headers["location"] == f"/api/transactions/{tx}"
+        deadline = time.monotonic() + 30
+        while (status := w.get(r.headers["location"]).json())["status"] == "pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert status["status"] == "accepted" and status["seq"] > LAST_SEQ
+        assert w.get("/api/ducats/BATCH-2-000001").json()["holder"] == "frank"
+
+
+def test_post_with_wait_answers_the_decision_and_a_repeat_is_harmless(served: Served) -> None:
+    tx = f"api-{uuid.uuid4().hex[:8]}"
+    with served.writer() as w:
+        ok = w.post("/api/transactions", content=transfer(tx, "alice", "gina", ["BATCH-2-000002"]), params={"wait": 5})
+        assert ok.status_code == 200 and ok.json()["status"] == "accepted", ok.text
+        seq = ok.json()["seq"]
+        again = w.post("/api/transactions", content=transfer(tx, "gina", "hugo", ["BATCH-2-000002"]),
+                       params={"wait": 2})
+        assert again.json()["status"] == "accepted" and again.json()["seq"] == seq
+        assert w.get("/api/ducats/BATCH-2-000002").json()["holder"] == "gina"
+        bad = w.post("/api/transactions", content=transfer(f"api-{uuid.uuid4().hex[:8]}", "alice", "ivan",
+                                                           ["BATCH-1-000001"]), params={"wait": 5})
+        assert bad.status_code == 200 and (bad.json()["status"], bad.json()["reason"]) == ("rejected", "not_holder")
+        m = w.post("/api/mints", content=orjson.dumps({"mintId": f"m-{tx}", "batch": 7, "firstSeq": 1, "count": 3,
+                                                       "holder": "alice", "timestamp": "2026-11-26T13:00:00Z"}),
+                   params={"wait": 5})
+        assert m.status_code == 200 and (m.json()["status"], m.json()["count"]) == ("accepted", 3)
+        assert w.get("/api/holders/alice").json()["balance"] >= 13
+    with psycopg.connect(served.settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM transaction_ids WHERE transaction_id = %s", [tx]).fetchone() == (1,)
+
+
+async def test_rejected_requests_publish_nothing(served: Served) -> None:
+    s = served.settings
+    before = await published(s)
+    ok = transfer("never-1", "alice", "zed", ["BATCH-2-000003"])
+    cases: list[tuple[Callable[[httpx.Client], httpx.Response], int, str]] = [
+        (lambda c: c.post("/api/transactions", content=b"{not json"), 400, "not_json"),
+        (lambda c: c.post("/api/transactions", content=transfer("never-2", "alice", "zed", "BATCH-2-000003")),  # type: ignore[arg-type]
+         422, "wrong_type"),
+        (lambda c: c.post("/api/transactions", content=orjson.dumps({"transactionId": "never-3"})), 422,
+         "schema_violation"),
+        (lambda c: c.post("/api/transactions", content=transfer("never-4", "alice", "zed", ["BATCH-02-000003"])),
+         422, "schema_violation"),
+        (lambda c: c.post("/api/transactions", content=transfer("never-5", "alice", "zed", ["BATCH-2-000003"],
+                                                                  metadata={"pad": "x" * 600_000})), 413, "too_large"),
+        (lambda c: c.post("/api/transactions", content=ok, headers={"Content-Type": "text/plain"}), 415,
+         "unsupported_media_type"),
+        (lambda c: c.post("/api/mints", content=orjson.dumps({"mintId": "never-6", "batch": -1, "firstSeq": 1,
+                                                               "count": 1, "holder": "a", "timestamp": "x"})),
+         422, None),  # type: ignore[list-item]
+    ]
+    with served.writer() as w:
+        for call, status, code in cases:
+            error_of(call(w), status, code)
+    with served.client() as anonymous:
+        error_of(anonymous.post("/api/transactions", content=ok), 401, "unauthorized")
+    with served.client(headers={"Authorization": "Bearer not-a-key"}) as wrong:
+        error_of(wrong.post("/api/transactions", content=ok), 403, "forbidden")
+    with served.client(headers={"Authorization": "Basic abc"}) as basic:
+        error_of(basic.post("/api/transactions", content=ok), 401, "unauthorized")
+    await asyncio.sleep(0.5)
+    assert await published(s) == before
+    with served.client() as c:
+        error_of(c.get("/api/transactions/never-1"), 404)
+
+
+async def test_rate_limits_answer_429_and_publish_nothing_over_the_limit(
+        served_factory: Callable[..., Any]) -> None:
+    limited: Served = await served_factory(seed=False, DUCATS_API_WRITE_LIMIT="3/minute",
+                                           DUCATS_API_READ_LIMIT="5/minute")
+    before = await published(limited.settings)
+    with limited.writer() as w:
+        codes = [w.post("/api/transactions", content=transfer(f"rl-{i}", "a", "b", ["BATCH-1-000001"])).status_code
+                 for i in range(4)]
+        assert codes == [202, 202, 202, 429]
+        over = w.post("/api/transactions", content=transfer("rl-x", "a", "b", ["BATCH-1-000001"]))
+        error_of(over, 429, "rate_limited")
+        assert 1 <= int(over.headers["retry-after"]) <= 60
+    assert await published(limited.settings) == before + 3
+    with limited.client() as c:
+        reads = [c.get("/api/ducats/BATCH-1-000001").status_code for _ in range(6)]
+        assert reads[:5].count(429) == 0 and reads[5] == 429, reads
+        assert c.get("/api/ping").status_code == 200  # the floor and health are never limited
