@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Budgets per call (seconds) and the breakers: open after N failures in a row, try again after TTL.
     api_redis_timeout: float = Field(0.05, gt=0, le=10, validation_alias=_env("DUCATS_API_REDIS_TIMEOUT"))
     api_pg_timeout: float = Field(0.5, gt=0, le=30, validation_alias=_env("DUCATS_API_PG_TIMEOUT"))
+    # How long a request may wait for a pooled connection: past it PostgreSQL is overloaded or gone, and
+    # answering 503 at once beats queueing (the breaker then keeps the rest off it).
+    api_pg_pool_wait: float = Field(0.05, gt=0, le=30, validation_alias=_env("DUCATS_API_PG_POOL_WAIT"))
     api_kafka_timeout: float = Field(0.8, gt=0, le=30, validation_alias=_env("DUCATS_API_KAFKA_TIMEOUT"))
     api_breaker_failures: int = Field(3, ge=1, le=100, validation_alias=_env("DUCATS_API_BREAKER_FAILURES"))
     api_breaker_reset: float = Field(2.0, gt=0, le=300, validation_alias=_env("DUCATS_API_BREAKER_RESET"))

@@ -95,7 +95,7 @@ class Resources:
         guards = Guards(settings)
         keys = RedisKeys.of(settings)
         pool = AsyncConnectionPool(
-            settings.read_url, min_size=2, max_size=16, open=False, timeout=settings.api_pg_timeout,
+            settings.read_url, min_size=2, max_size=16, open=False, timeout=settings.api_pg_pool_wait,
             # 0: a failed background connect gives up at once, and the next request that waits
             # for a connection grows the pool again, so it reconnects on demand, with no backoff
             # to wait out once PostgreSQL is back (the breaker keeps requests off it meanwhile).

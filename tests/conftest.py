@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.ledger", "tests.fixtures.api"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.ledger", "tests.fixtures.api", "tests.fixtures.private"]
 
 _MARK_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
-import pytest
 import redis.asyncio as aioredis
 
 from ducats.kafka import end_offsets

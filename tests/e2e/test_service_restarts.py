@@ -12,100 +12,24 @@ replay of the same log (a clean run): nothing lost, nothing doubled.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import orjson
 import psycopg
-import pytest
 
 from ducats.kafka import ensure_topics
 from ducats.procs import WorkerProcess, free_port
-from ducats.settings import PROJECT_ROOT, Settings, load_settings
 from sinks.postgres.migrate import migrate
 from streams.topics import pipeline_topics
 from tests.e2e.test_metrics import clock, ledger_totals, wait_snapshot_at
 from tests.fixtures.ledger import publish, read_all, wait_caught_up, wait_worker_ready
+from tests.fixtures.private import Stack, step
 from tests.reference import make_workload
 
-SERVICES = PROJECT_ROOT / "deploy" / "services.sh"
-T = TypeVar("T")
 FAULTS = [("kafka", "stop"), ("kafka", "kill"), ("postgres", "stop"), ("postgres", "kill"),
           ("redis", "stop"), ("redis", "kill")]
-
-
-class Stack:
-    """Private Kafka, PostgreSQL and Redis, driven through deploy/services.sh."""
-
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self.env = {"DUCATS_STATE_DIR": str(state), "KAFKA_PORT": str(free_port()),
-                    "KAFKA_CONTROLLER_PORT": str(free_port()), "POSTGRES_PORT": str(free_port()),
-                    "REDIS_PORT": str(free_port())}
-
-    def services(self, action: str, *names: str) -> None:
-        proc = subprocess.run(["bash", str(SERVICES), action, *names], env={**os.environ, **self.env},
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"services.sh {action} {names}: {proc.stderr.strip()}"
-
-    def main_pid(self, name: str) -> int:
-        if name == "postgres":
-            data = (self.state / "postgres").resolve() / "data" / "postmaster.pid"
-            return int(data.read_text().splitlines()[0])
-        return int((self.state / name / f"{name}.pid").read_text().strip())
-
-    def fault(self, name: str, how: str) -> None:
-        if how == "stop":
-            self.services("down", name)
-        else:
-            pid = self.main_pid(name)
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while _alive(pid):  # the parent (the test) reaps nothing: the services run in their own session
-                assert time.monotonic() < deadline, f"{name} (pid {pid}) survived SIGKILL"
-                time.sleep(0.05)
-        self.services("up", name)
-
-    def settings(self) -> Settings:
-        e = self.env
-        return load_settings(kafka_bootstrap=f"127.0.0.1:{e['KAFKA_PORT']}",
-                             database_url=f"postgresql://ducats@127.0.0.1:{e['POSTGRES_PORT']}/ducats",
-                             redis_url=f"redis://127.0.0.1:{e['REDIS_PORT']}/0",
-                             state_dir=self.state, topic_prefix="faults", app_id="ducats-faults")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def step(what: str, work: Awaitable[T], timeout: float = 90) -> T:
-    """One bounded step of the test: a hang fails it, naming the step."""
-    try:
-        return await asyncio.wait_for(work, timeout)
-    except TimeoutError:
-        raise AssertionError(f"{what} did not finish within {timeout:.0f} s") from None
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    st = Stack(tmp_path / "state")
-    st.services("up")
-    yield st
-    subprocess.run(["bash", str(SERVICES), "down"], env={**os.environ, **st.env}, capture_output=True, timeout=300)
-    pg = st.state / "postgres"
-    if pg.is_symlink():  # a cluster relocated out of the 0700 pytest folder
-        shutil.rmtree(pg.resolve(), ignore_errors=True)
 
 
 async def test_ledger_and_worker_ride_out_every_service_restart(stack: Stack, tmp_path: Path) -> None:
