@@ -114,7 +114,22 @@ def _check_metadata(doc: dict[str, Any]) -> None:
     metadata = doc.get("metadata")
     if metadata is None:
         return
-    size = len(orjson.dumps(metadata))
+    serialized = orjson.dumps(metadata)
+    if b"\\u0000" in serialized and _has_nul(metadata):  # jsonb cannot hold it: the ledger's batch would fail on every retry
+        raise InvalidEvent(reason=DeadLetterReason.SCHEMA_VIOLATION,
+                           detail="metadata contains a NUL character (\\u0000), which PostgreSQL cannot store")
+    size = len(serialized)
     if size > MAX_METADATA_BYTES:
         raise InvalidEvent(reason=DeadLetterReason.OVERSIZE,
                            detail=f"metadata is {size} bytes serialized, over {MAX_METADATA_BYTES}")
+
+
+def _has_nul(value: Any) -> bool:
+    """A NUL character in any string or key of a JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False

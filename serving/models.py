@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 DUCAT_ID = r"^BATCH-(0|[1-9][0-9]{0,8})-[0-9]{6}$"
+TEXT = r"^[^\x00]+$"  # holder names and ids: PostgreSQL text cannot hold NUL
 
 
 class _Open(BaseModel):
@@ -150,6 +151,7 @@ class DailyMetrics(_Open):
 
 class DailyRange(BaseModel):
     days: list[DailyMetrics]
+    next: str | None = Field(description="more days follow: pass as ?from= (same ?to=); null at the end")
 
 
 class HistoryPoint(BaseModel):

@@ -13,14 +13,15 @@ from starlette.responses import Response
 from reads import ledger as ledger_reads
 from reads import snapshot as snapshot_reads
 from serving import models
-from serving.errors import ApiError, NotFound, Unavailable
+from serving.errors import NotFound, Unavailable
 from serving.resources import Resources
 from serving.routes.common import ducat_number, json, read_gate, res
 
 router = APIRouter(prefix="/api", tags=["ledger"], dependencies=[Depends(read_gate)])
 
 DucatId = Annotated[str, Path(pattern=models.DUCAT_ID, max_length=24, description="BATCH-<batch>-<6-digit seq>")]
-Name = Annotated[str, Path(min_length=1, max_length=128)]
+Name = Annotated[str, Path(min_length=1, max_length=128, pattern=models.TEXT)]
+Id = Annotated[str, Path(min_length=1, max_length=128, pattern=models.TEXT)]
 MAX_DAYS = 366
 
 
@@ -89,7 +90,7 @@ async def holder(request: Request, holder: Name,
             responses={200: {"model": models.TransactionPage}, **models.errors(400, 401, 403, 429, 503)})
 async def recent(request: Request,
                  before: Annotated[int | None, Query(ge=1, le=2**62, description="only seqs below this")] = None,
-                 holder: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+                 holder: Annotated[str | None, Query(min_length=1, max_length=128, pattern=models.TEXT)] = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
     r = res(request)
     async with r.guards.postgres():
@@ -122,7 +123,7 @@ async def mint_outcome(r: Resources, mint_id: str) -> dict[str, Any] | None:
 @router.get("/transactions/{transaction_id:path}", response_model=None,
             summary="A transaction's outcome: pending, accepted (with its seq) or rejected (with the reason)",
             responses={200: {"model": models.TransactionStatus}, **models.errors(400, 401, 403, 404, 429, 503)})
-async def transaction(request: Request, transaction_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response:
+async def transaction(request: Request, transaction_id: Id) -> Response:
     status = await transaction_outcome(res(request), transaction_id)
     if status is None:
         raise NotFound(f"no transaction {transaction_id!r} is known: not decided by the ledger, "
@@ -132,7 +133,7 @@ async def transaction(request: Request, transaction_id: Annotated[str, Path(min_
 
 @router.get("/mints/{mint_id:path}", response_model=None, summary="A mint's outcome: pending, accepted or rejected",
             responses={200: {"model": models.MintStatus}, **models.errors(400, 401, 403, 404, 429, 503)})
-async def mint(request: Request, mint_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response:
+async def mint(request: Request, mint_id: Id) -> Response:
     status = await mint_outcome(res(request), mint_id)
     if status is None:
         raise NotFound(f"no mint {mint_id!r} is known")
@@ -150,18 +151,20 @@ async def daily(request: Request, date: dt.date) -> Response:
     return json(days[0])
 
 
-@router.get("/metrics/daily", response_model=None, summary="The daily rollups from one date to another",
+@router.get("/metrics/daily", response_model=None, summary="The daily rollups from one date to another, paged",
             responses={200: {"model": models.DailyRange}, **models.errors(400, 401, 403, 429, 503)})
 async def daily_range(request: Request, from_: Annotated[dt.date, Query(alias="from")],
                       to: Annotated[dt.date, Query()]) -> Response:
-    if to < from_:
-        raise ApiError(400, "'to' is before 'from'", code="bad_request")
-    if (to - from_).days >= MAX_DAYS:
-        raise ApiError(400, f"at most {MAX_DAYS} days per request", code="bad_request")
-    r = res(request)
-    async with r.guards.postgres():
-        days = await ledger_reads.daily_metrics(r.pool, from_, to)
-    return json({"days": days})
+    """Inclusive; at most MAX_DAYS (366) days per page, ``next`` starts the next page.
+    ``to`` before ``from`` is an empty range."""
+    last = min(to, from_ + dt.timedelta(days=MAX_DAYS - 1)) if to >= from_ else to
+    days: list[dict[str, Any]] = []
+    if to >= from_:
+        r = res(request)
+        async with r.guards.postgres():
+            days = await ledger_reads.daily_metrics(r.pool, from_, last)
+    more = to >= from_ and last < to
+    return json({"days": days, "next": (last + dt.timedelta(days=1)).isoformat() if more else None})
 
 
 @router.get("/metrics/history", response_model=None, summary="Circulation and velocity over recent snapshots",

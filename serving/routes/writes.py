@@ -36,7 +36,9 @@ router = APIRouter(prefix="/api", tags=["writes"])
 MAX_WAIT = 5.0
 POLL = 0.02
 PENDING_TTL = 24 * 3600
-_STATUS_OF_REASON = {DeadLetterReason.NOT_JSON: 400, DeadLetterReason.OVERSIZE: 413}
+# not_json: 400; a field over the contract's limits (oversize: 10,000 ids, 16 KiB of metadata) is the
+# body breaking the contract, 422 like any violation; 413 is kept for the body over DUCATS_API_MAX_BODY.
+_STATUS_OF_REASON = {DeadLetterReason.NOT_JSON: 400}
 
 
 def _contract(name: str) -> dict[str, Any]:

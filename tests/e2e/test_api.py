@@ -160,6 +160,8 @@ def test_transaction_and_mint_status(served: Served) -> None:
         t4 = c.get("/api/transactions/t4").json()
         assert (t4["status"], t4["reason"]) == ("rejected", "not_holder")
         error_of(c.get("/api/transactions/never-seen"), 404, "not_found")
+        error_of(c.get("/api/transactions/a%00b"), 400, "bad_request")
+        error_of(c.get("/api/transactions/recent", params={"holder": "a\x00b"}), 400, "bad_request")
         m1 = c.get("/api/mints/m1").json()
         assert (m1["status"], m1["seq"], m1["count"]) == ("accepted", 1, 20)
         error_of(c.get("/api/mints/never-minted"), 404, "not_found")
@@ -174,11 +176,15 @@ def test_daily_metrics(served: Served) -> None:
         day = r.json()
         assert (day["date"], day["moves"]) == ("2026-11-26", 5)
         span = c.get("/api/metrics/daily", params={"from": "2026-11-20", "to": "2026-11-30"}).json()
-        assert span == {"days": [day]}
+        assert span == {"days": [day], "next": None}
         error_of(c.get("/api/metrics/daily/2026-11-27"), 404, "not_found")
         error_of(c.get("/api/metrics/daily/2026-13-01"), 400, "bad_request")
-        error_of(c.get("/api/metrics/daily", params={"from": "2026-11-30", "to": "2026-11-20"}), 400)
-        error_of(c.get("/api/metrics/daily", params={"from": "2020-01-01", "to": "2026-01-01"}), 400)
+        empty = c.get("/api/metrics/daily", params={"from": "2026-11-30", "to": "2026-11-20"}).json()
+        assert empty == {"days": [], "next": None}
+        first = c.get("/api/metrics/daily", params={"from": "2025-11-01", "to": "2026-12-31"}).json()
+        assert first == {"days": [], "next": "2026-11-02"}  # 366 days per page
+        rest = c.get("/api/metrics/daily", params={"from": first["next"], "to": "2026-12-31"}).json()
+        assert rest == {"days": [day], "next": None}
         error_of(c.get("/api/metrics/daily", params={"from": "2026-11-20"}), 400)
         points = c.get("/api/metrics/history", params={"minutes": 10}).json()["points"]
         assert points and points[-1]["supply"] == 30
@@ -299,6 +305,10 @@ async def test_rejected_requests_publish_nothing(served: Served) -> None:
          422, "schema_violation"),
         (lambda c: c.post("/api/transactions", content=transfer("never-5", "alice", "zed", ["BATCH-2-000003"],
                                                                   metadata={"pad": "x" * 600_000})), 413, "too_large"),
+        (lambda c: c.post("/api/transactions", content=transfer("never-6", "alice", "zed", ["BATCH-2-000003"],
+                                                                  metadata={"pad": "x" * 20_000})), 422, "oversize"),
+        (lambda c: c.post("/api/transactions", content=transfer("never-7", "alice", "z\x00ed", ["BATCH-2-000003"])),
+         422, "schema_violation"),
         (lambda c: c.post("/api/transactions", content=ok, headers={"Content-Type": "text/plain"}), 415,
          "unsupported_media_type"),
         (lambda c: c.post("/api/mints", content=orjson.dumps({"mintId": "never-6", "batch": -1, "firstSeq": 1,

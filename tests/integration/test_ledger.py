@@ -136,6 +136,10 @@ async def test_malformed_records_go_to_the_dlq_and_the_ledger_keeps_running(
         orjson.dumps({"transactionId": "t-missing", "timestamp": TS, "from": "treasury",
                       "ducatIds": ["BATCH-1-000001"]}): "schema_violation",
         transfer("t-big", [f"BATCH-2-{i:06d}" for i in range(1, 10_002)]): "oversize",
+        # PostgreSQL text and jsonb cannot hold NUL: these used to fail every retry of the batch
+        transfer("t-nul", ["BATCH-1-000001"], to="bo\x00b"): "schema_violation",
+        orjson.dumps({"transactionId": "t-nul-meta", "timestamp": TS, "from": "treasury", "to": "bob",
+                      "ducatIds": ["BATCH-1-000001"], "metadata": {"note": "\x00"}}): "schema_violation",
     }
     good = [transfer("t-ok-1", ["BATCH-1-000001"]), transfer("t-ok-2", ["BATCH-1-000002"], to="carol")]
     await publish(s, s.topic_transactions, [(b"treasury", v) for v in [good[0], *bad, good[1]]])

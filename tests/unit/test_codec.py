@@ -97,6 +97,21 @@ def test_schema_violation_in_a_mint(doc: Any) -> None:
     assert reason_of(decode_mint, orjson.dumps(doc)) is R.SCHEMA_VIOLATION
 
 
+@pytest.mark.parametrize("decode, doc", [
+    (decode_transfer, transfer_doc(transactionId="tx\x00")), (decode_transfer, {**transfer_doc(), "from": "a\x00b"}),
+    (decode_transfer, transfer_doc(to="\x00")), (decode_mint, mint_doc(mintId="m\x00")),
+    (decode_mint, mint_doc(holder="t\x00")), (decode_transfer, transfer_doc(metadata={"k": ["x", {"y": "\x00"}]})),
+    (decode_transfer, transfer_doc(metadata={"k\x00": 1})),
+])
+def test_a_nul_character_postgresql_cannot_store_is_a_violation(decode: Any, doc: Any) -> None:
+    """A text or jsonb value with NUL would fail the ledger's batch on every retry: a dead letter instead."""
+    assert reason_of(decode, orjson.dumps(doc)) is R.SCHEMA_VIOLATION
+
+
+def test_an_escaped_backslash_u0000_is_just_text() -> None:
+    assert decode_transfer(orjson.dumps(transfer_doc(metadata={"k": "\\u0000"}))).metadata == {"k": "\\u0000"}
+
+
 def test_the_last_possible_sequence_number_is_fine() -> None:
     assert decode_mint(orjson.dumps(mint_doc(firstSeq=990_000, count=10_000))).last_seq == 999_999
 
