@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STAMPS=$STATE_DIR/stamps
 mkdir -p "$STAMPS"
 APT_PACKAGES=(openjdk-17-jre-headless maven postgresql-15 postgresql-server-dev-15 redis-server
-              kcat cmake build-essential dpkg-dev)
+              kcat cmake build-essential dpkg-dev chromium)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   die "installing system packages needs root; fix: run as root or install: ${APT_PACKAGES[*]}"; fi; }

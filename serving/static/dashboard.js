@@ -7,7 +7,7 @@
 
 const MAX_POINTS = 600;
 const GOLD = "#e6b450", BLUE = "#59c2ff", GREEN = "#7fd962", RED = "#f07178", DIM = "#8a9199";
-const state = { version: null, lastRecent: 0, lastSeq: null };
+const state = { version: null, lastRecent: 0, lastSeq: null, recentTimer: null };
 
 Chart.defaults.color = DIM;
 Chart.defaults.borderColor = "#253340";
@@ -117,9 +117,11 @@ function showSnapshot(s, stale) {
   rendered(charts.levels);
 
   const seq = s.position ? s.position.seq : null;
-  if (seq !== state.lastSeq && Date.now() - state.lastRecent > 1000) {
-    state.lastSeq = seq; state.lastRecent = Date.now();
-    loadRecent();
+  if (seq !== state.lastSeq) {  // at most one fetch a second, and the last change is never skipped
+    state.lastSeq = seq;
+    const wait = Math.max(0, 1000 - (Date.now() - state.lastRecent));
+    clearTimeout(state.recentTimer);
+    state.recentTimer = setTimeout(() => { state.lastRecent = Date.now(); loadRecent(); }, wait);
   }
 }
 
