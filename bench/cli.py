@@ -124,6 +124,50 @@ def freshness(settings: Settings, rate: int, seconds: float, timeout: float, kee
     print(orjson.dumps(result).decode(), flush=True)
 
 
+def _rates(text: str) -> tuple[int, ...]:
+    try:
+        rates = tuple(int(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a comma-separated list of rates: {text!r}") from None
+    if not rates or min(rates) < 1:
+        raise click.BadParameter("rates must be positive")
+    return rates
+
+
+@bench.command()
+@click.option("--ducats", type=click.IntRange(200, 10_000_000), default=1_000_000, show_default=True,
+              help="Ducats to mint (100 holders).")
+@click.option("--transfers", type=click.IntRange(10, 1_000_000), default=20_000, show_default=True,
+              help="Transfers of 3 ducats through the ledger before the API is measured.")
+@click.option("--rates", default="500,1000,2000", show_default=True, help="Offered rates per endpoint, req/s.")
+@click.option("--ceiling-rates", default="3000,5000,7000", show_default=True,
+              help="Higher rates tried while an endpoint stays within its budget.")
+@click.option("--seconds", type=click.FloatRange(0.5, 600), default=10.0, show_default=True, help="Per rate.")
+@click.option("--wrk-seconds", type=click.FloatRange(1, 600), default=5.0, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True, help="ducats api --workers.")
+@TIMEOUT
+@KEEP
+@click.pass_obj
+def api(settings: Settings, ducats: int, transfers: int, rates: str, ceiling_rates: str, seconds: float,
+        wrk_seconds: float, workers: int, timeout: float, keep: bool) -> None:
+    """The HTTP API at fixed offered rates (vegeta, open loop) next to its floor, a raw Redis GET and a
+    raw PostgreSQL SELECT on the same server; the highest rate within budget; wrk's maximum."""
+    from rich.console import Console
+
+    from bench.api import ApiParams, api_table, run_api
+    from bench.report import Status
+
+    logs = settings.state_dir / "logs" / "bench-api"
+    logs.mkdir(parents=True, exist_ok=True)
+    params = ApiParams(ducats=ducats, transfers=transfers, rates=_rates(rates), ceiling_rates=_rates(ceiling_rates),
+                       seconds=seconds, warm_up=min(2.0, seconds), wrk_seconds=wrk_seconds, workers=workers, keep=keep)
+    result = run_bounded(run_api(settings, params, Status(), logs), timeout)
+    Console(width=140).print(api_table(result))
+    import orjson
+
+    print(orjson.dumps(result).decode(), flush=True)
+
+
 @bench.command()
 @click.option("--events", type=int, default=100_000, show_default=True, help="Accepted events to fold.")
 @TIMEOUT

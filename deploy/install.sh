@@ -5,12 +5,13 @@
 #   2. TimescaleDB (Apache-2 edition) built from Debian trixie's source package
 #   3. Apache Kafka jars from Maven Central (deploy/kafka/pom.xml)
 #   4. The Python virtualenv (.venv) with this project installed in editable mode
+#   5. vegeta (the open-loop load generator of `ducats bench api`) from the Go module proxy, into .state/bin
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STAMPS=$STATE_DIR/stamps
 mkdir -p "$STAMPS"
 APT_PACKAGES=(openjdk-17-jre-headless maven postgresql-15 postgresql-server-dev-15 redis-server
-              kcat cmake build-essential dpkg-dev chromium)
+              kcat cmake build-essential dpkg-dev chromium wrk)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   die "installing system packages needs root; fix: run as root or install: ${APT_PACKAGES[*]}"; fi; }
@@ -80,7 +81,23 @@ python_env() {
   echo "$want" > "$stamp"
 }
 
+# vegeta, pinned, built by the machine's Go into .state/bin (bench/load.py finds it there).
+VEGETA_VERSION=v12.13.0
+vegeta() {
+  local bin=$DUCATS_ROOT/.state/bin stamp=$STAMPS/vegeta
+  [ -x "$bin/vegeta" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$VEGETA_VERSION" ] && return 0
+  local go=go
+  command -v go >/dev/null 2>&1 || [ ! -x /usr/local/go/bin/go ] || go=/usr/local/go/bin/go  # the official tarball's place
+  need "$go" "install Go 1.22 or newer (apt-get install -y golang, or https://go.dev/dl)"
+  log "building vegeta $VEGETA_VERSION from the Go module proxy (about 30 s)"
+  mkdir -p "$bin"
+  GOBIN=$bin "$go" install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" >"$STATE_DIR/vegeta.log" 2>&1 \
+    || die "go install vegeta failed; see $STATE_DIR/vegeta.log"
+  echo "$VEGETA_VERSION" > "$stamp"
+}
+
 apt_packages
 timescaledb
 kafka_jars
 python_env
+vegeta

@@ -1,0 +1,55 @@
+"""`ducats bench api` runs end to end once, small and short, and reports every figure.
+
+A smoke test only: it checks that every endpoint was measured at every rate
+(vegeta), with its ratio to the floor, its ceiling and wrk's maximum, and that
+the run left nothing behind; never how fast anything was (BENCHMARKS.md has
+the figures of the full run).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import psycopg
+import pytest
+
+from ducats.kafka import admin_client
+from ducats.settings import Settings
+
+ENDPOINTS = {"floor /api/ping", "raw Redis GET", "raw PostgreSQL PK SELECT", "GET /api/metrics/current",
+             "GET /api/ducats/top-circulating", "GET /api/velocity/realtime", "GET /api/ducats/{id}",
+             "GET /api/ducats/{id}/history", "GET /api/transactions/recent", "GET /api/holders/{holder}",
+             "GET /api/transactions/{id}", "POST /api/transactions"}
+
+
+@pytest.mark.timeout(400)
+async def test_bench_api_reports_every_figure_and_cleans_up(base_settings: Settings) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP": base_settings.kafka_bootstrap,
+           "DATABASE_URL": base_settings.database_url, "REDIS_URL": base_settings.redis_url}
+    proc = subprocess.run([sys.executable, "-m", "cli", "bench", "api", "--ducats", "2000", "--transfers", "100",
+                           "--rates", "20,40", "--ceiling-rates", "60", "--seconds", "1", "--wrk-seconds", "1",
+                           "--workers", "2", "--timeout", "300"], env=env, capture_output=True, text=True, timeout=380)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = orjson.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert result["benchmark"] == "api" and result["ducats"] == 2000 and result["workers"] == 2
+    runs = {(r["endpoint"], r["rate"]): r for r in result["runs"]}
+    assert {e for e, _ in runs} == ENDPOINTS
+    for endpoint in ENDPOINTS:
+        for rate in (20, 40):
+            r = runs[(endpoint, rate)]
+            assert r["requests"] == rate and 0 < r["p50_ms"] <= r["p99_ms"], r
+            assert r["errors"] == 0, r
+            assert r["p99_to_floor"] > 0 and r["floor_p99_ms"] == runs[("floor /api/ping", rate)]["p99_ms"]
+        assert result["max_rps"][endpoint] > 0, endpoint
+        assert result["ceilings"][endpoint]["rate"] in (40, 60), result["ceilings"][endpoint]
+    assert {"nproc", "cpu"} <= result["machine"].keys() and "git_commit" in result["code"]
+
+    with psycopg.connect(base_settings.database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [result["database"]]).fetchone()
+    assert left == (0,)
+    async with admin_client(base_settings) as admin:
+        topics = await admin.list_topics()
+    assert not [t for t in topics if t.startswith(f"{result['topic_prefix']}.")]
