@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -347,3 +348,39 @@ async def test_rate_limits_answer_429_and_publish_nothing_over_the_limit(
         reads = [c.get("/api/ducats/BATCH-1-000001").status_code for _ in range(6)]
         assert reads[:5].count(429) == 0 and reads[5] == 429, reads
         assert c.get("/api/ping").status_code == 200  # the floor and health are never limited
+
+
+# ---------------------------------------------------------------- deployment settings
+
+def _server_processes(pid: int) -> list[int]:
+    """uvicorn's worker processes under ``pid`` (multiprocessing's resource tracker is not one)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(int(child))
+    return out
+
+
+async def test_workers_reads_replica_and_read_keys(served: Served, served_factory: Callable[..., Any]) -> None:
+    """--workers 2 is two processes on one port, summed in /metrics; DATABASE_READ_URL sends the
+    reads elsewhere; DUCATS_API_READS_NEED_KEY closes the reads."""
+    empty: Served = await served_factory(seed=False, pipeline=False)  # a migrated database with nothing in it
+    api: Served = await served_factory(seed=False, pipeline=False, workers=2,
+                                       DATABASE_READ_URL=served.settings.database_url,
+                                       DUCATS_API_READS_NEED_KEY="true")
+    assert len(_server_processes(api.api.proc.pid)) == 2
+    with api.client() as anonymous:
+        error_of(anonymous.get("/api/ducats/BATCH-1-000001"), 401, "unauthorized")
+        assert anonymous.get("/api/ping").status_code == 200
+    with api.writer() as c:
+        # the ledger's rows come from the read URL (the served pipeline), not from this API's own database
+        assert c.get("/api/ducats/BATCH-1-000002").json()["holder"] == "alice"
+        for _ in range(20):
+            c.get("/api/ping")
+        text = c.get("/metrics").text
+    counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith('ducats_api_request_seconds_count{method="GET",route="/api/ping"')]
+    assert sum(counts) >= 20, text[:2000]
+    with empty.client() as c:
+        error_of(c.get("/api/ducats/BATCH-1-000002"), 404)
