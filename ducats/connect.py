@@ -95,8 +95,11 @@ def pg_sync_connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
 async def pg_pool(url: str, *, min_size: int = 1, max_size: int = 4, **kwargs: Any) -> AsyncConnectionPool:
     """An opened pool; a first connection that fails is classified like :func:`pg_connect`'s.
 
-    The pool reconnects by itself afterwards; its ``reconnect_timeout`` is
-    unbounded, so an outage never closes it."""
+    The pool reconnects on demand afterwards: with ``reconnect_timeout=0`` a failed
+    background connect gives up at once (psycopg_pool then shrinks the pool), and the
+    next ``connection()`` that has to wait grows it again with a fresh attempt. So an
+    outage never closes the pool, and no backoff is left to wait out once the server
+    is back; a caller's wait is bounded by its own ``timeout``."""
     await (await pg_connect(url, **kwargs)).close()  # a classified error now, not a pool timeout
     pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False, reconnect_timeout=0,
                                kwargs={"connect_timeout": CONNECT_TIMEOUT, **kwargs})

@@ -23,6 +23,7 @@ DucatId = Annotated[str, Path(pattern=models.DUCAT_ID, max_length=24, descriptio
 Name = Annotated[str, Path(min_length=1, max_length=128, pattern=models.TEXT)]
 Id = Annotated[str, Path(min_length=1, max_length=128, pattern=models.TEXT)]
 MAX_DAYS = 366
+_BACKGROUND: set[asyncio.Task[Any]] = set()  # hot-cache lookups nobody waits for: kept until done
 
 
 async def _hot(r: Resources, ducat_id: str) -> dict[str, Any] | None:
@@ -42,7 +43,9 @@ async def ducat(request: Request, ducat_id: DucatId) -> Response:
     is still served, with ``partial: true`` and ``source: hot-cache``."""
     r = res(request)
     number = ducat_number(ducat_id)
-    hot = asyncio.ensure_future(_hot(r, ducat_id))
+    hot = asyncio.create_task(_hot(r, ducat_id))
+    _BACKGROUND.add(hot)
+    hot.add_done_callback(_BACKGROUND.discard)
     try:
         async with r.guards.postgres():
             row = await ledger_reads.ducat(r.pool, number)
