@@ -102,25 +102,27 @@ async def recent(request: Request,
     return json({"transactions": rows, "next": rows[-1]["seq"] if more else None})
 
 
+async def _outcome(r: Resources, decided: dict[str, Any] | None, pending_key: str, pending: dict[str, Any]
+                   ) -> dict[str, Any] | None:
+    if decided is not None:
+        return decided
+    async with r.guards.redis():
+        marked = await r.redis.exists(pending_key)
+    return pending if marked else None
+
+
 async def transaction_outcome(r: Resources, transaction_id: str) -> dict[str, Any] | None:
     """The ledger's decision, else ``pending`` if this API published it, else None."""
     async with r.guards.postgres():
-        status = await ledger_reads.transaction_status(r.pool, transaction_id)
-    if status is not None:
-        return status
-    async with r.guards.redis():
-        pending = await r.redis.exists(r.keys.pending_tx(transaction_id))
-    return {"transactionId": transaction_id, "status": "pending"} if pending else None
+        decided = await ledger_reads.transaction_status(r.pool, transaction_id)
+    return await _outcome(r, decided, r.keys.pending_tx(transaction_id),
+                          {"transactionId": transaction_id, "status": "pending"})
 
 
 async def mint_outcome(r: Resources, mint_id: str) -> dict[str, Any] | None:
     async with r.guards.postgres():
-        status = await ledger_reads.mint_status(r.pool, mint_id)
-    if status is not None:
-        return status
-    async with r.guards.redis():
-        pending = await r.redis.exists(r.keys.pending_mint(mint_id))
-    return {"mintId": mint_id, "status": "pending"} if pending else None
+        decided = await ledger_reads.mint_status(r.pool, mint_id)
+    return await _outcome(r, decided, r.keys.pending_mint(mint_id), {"mintId": mint_id, "status": "pending"})
 
 
 @router.get("/transactions/{transaction_id:path}", response_model=None,

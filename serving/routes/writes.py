@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -76,11 +77,42 @@ def _invalid(exc: InvalidEvent) -> ApiError:
     return ApiError(_STATUS_OF_REASON.get(exc.reason, 422), exc.detail, code=str(exc.reason))
 
 
-async def _gate(request: Request) -> tuple[Resources, bytes]:
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What differs between a transfer and a mint on the way to the ledger."""
+
+    kind: str                                          # the metric label
+    decode: Callable[[bytes], Any]                     # the contract's codec (InvalidEvent)
+    topic: Callable[[Resources], str]
+    key: Callable[[Any], bytes]                        # the record key: as upstream publishers key it
+    id_of: Callable[[Any], str]
+    pending: Callable[[Resources, str], str]           # the Redis mark of an undecided id
+    path: str                                          # the status route, for Location
+    outcome: Callable[[Resources, str], Awaitable[dict[str, Any] | None]]
+
+
+TRANSFER = _Write("transfer", codec.decode_transfer, lambda r: r.settings.topic_transactions,
+                  lambda t: t.sender.encode(), lambda t: t.transaction_id, lambda r, i: r.keys.pending_tx(i),
+                  "/api/transactions/", transaction_outcome)
+MINT = _Write("mint", codec.decode_mint, lambda r: r.settings.topic_mints, lambda m: str(m.batch).encode(),
+              lambda m: m.mint_id, lambda r, i: r.keys.pending_mint(i), "/api/mints/", mint_outcome)
+
+
+async def _submit(request: Request, wait: float, w: _Write) -> Response:
+    """Key, limit, body, contract (nothing is published for a refusal), publish, mark, wait."""
     r = res(request)
     client = r.api_keys.require(request)
     await r.limits.check("write", client)
-    return r, await _body(request, r.settings.api_max_body)
+    raw = await _body(request, r.settings.api_max_body)
+    try:
+        event = w.decode(raw)
+    except InvalidEvent as exc:
+        raise _invalid(exc) from None
+    await r.writer.publish(w.topic(r), raw, w.key(event))
+    PUBLISHED.labels(w.kind).inc()
+    event_id = w.id_of(event)
+    return await _submitted(r, pending_key=w.pending(r, event_id), wait=wait,
+                            location=w.path + quote(event_id, safe=""), outcome=lambda: w.outcome(r, event_id))
 
 
 async def _submitted(r: Resources, *, pending_key: str, location: str, wait: float,
@@ -109,17 +141,7 @@ async def _submitted(r: Resources, *, pending_key: str, location: str, wait: flo
                         200: {"model": models.TransactionStatus, "description": "decided within ?wait="},
                         **_WRITE_ERRORS})
 async def submit_transfer(request: Request, wait: Wait = 0) -> Response:
-    r, raw = await _gate(request)
-    try:
-        transfer = codec.decode_transfer(raw)
-    except InvalidEvent as exc:
-        raise _invalid(exc) from None
-    await r.writer.publish(r.settings.topic_transactions, raw, transfer.sender.encode())
-    PUBLISHED.labels("transfer").inc()
-    tx_id = transfer.transaction_id
-    return await _submitted(r, pending_key=r.keys.pending_tx(tx_id), wait=wait,
-                            location=f"/api/transactions/{quote(tx_id, safe='')}",
-                            outcome=lambda: transaction_outcome(r, tx_id))
+    return await _submit(request, wait, TRANSFER)
 
 
 @router.post("/mints", status_code=202, response_model=None, openapi_extra=_body_doc("mint_batch.v1"),
@@ -128,13 +150,4 @@ async def submit_transfer(request: Request, wait: Wait = 0) -> Response:
                         200: {"model": models.MintStatus, "description": "decided within ?wait="},
                         **_WRITE_ERRORS})
 async def submit_mint(request: Request, wait: Wait = 0) -> Response:
-    r, raw = await _gate(request)
-    try:
-        mint = codec.decode_mint(raw)
-    except InvalidEvent as exc:
-        raise _invalid(exc) from None
-    await r.writer.publish(r.settings.topic_mints, raw, str(mint.batch).encode())
-    PUBLISHED.labels("mint").inc()
-    return await _submitted(r, pending_key=r.keys.pending_mint(mint.mint_id), wait=wait,
-                            location=f"/api/mints/{quote(mint.mint_id, safe='')}",
-                            outcome=lambda: mint_outcome(r, mint.mint_id))
+    return await _submit(request, wait, MINT)

@@ -12,11 +12,10 @@ import subprocess
 import sys
 
 import orjson
-import psycopg
 import pytest
 
-from ducats.kafka import admin_client
 from ducats.settings import Settings
+from tests.fixtures.services import assert_no_leftovers
 
 ENDPOINTS = {"floor /api/ping", "raw Redis GET", "raw PostgreSQL PK SELECT", "GET /api/metrics/current",
              "GET /api/ducats/top-circulating", "GET /api/velocity/realtime", "GET /api/ducats/{id}",
@@ -47,9 +46,4 @@ async def test_bench_api_reports_every_figure_and_cleans_up(base_settings: Setti
         assert result["ceilings"][endpoint]["rate"] in (40, 60), result["ceilings"][endpoint]
     assert {"nproc", "cpu"} <= result["machine"].keys() and "git_commit" in result["code"]
 
-    with psycopg.connect(base_settings.database_url) as conn:
-        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [result["database"]]).fetchone()
-    assert left == (0,)
-    async with admin_client(base_settings) as admin:
-        topics = await admin.list_topics()
-    assert not [t for t in topics if t.startswith(f"{result['topic_prefix']}.")]
+    await assert_no_leftovers(base_settings, database=result["database"], topic_prefix=result["topic_prefix"])

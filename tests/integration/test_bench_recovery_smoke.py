@@ -11,12 +11,11 @@ import subprocess
 import sys
 
 import orjson
-import psycopg
 import pytest
 
 from bench.recovery import FIGURES
-from ducats.kafka import admin_client
 from ducats.settings import Settings
+from tests.fixtures.services import assert_no_leftovers
 
 
 @pytest.mark.timeout(720)
@@ -37,10 +36,4 @@ async def test_bench_recovery_reports_every_figure_and_cleans_up(base_settings: 
             assert result["figures"][f.key]["versus"] == f.versus and result["figures"][f.key]["ratio"] > 0
     assert {"nproc", "cpu"} <= result["machine"].keys() and "git_commit" in result["code"]
 
-    prefix = result["topic_prefix"]
-    with psycopg.connect(base_settings.database_url) as conn:
-        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [result["database"]]).fetchone()
-    assert left == (0,)
-    async with admin_client(base_settings) as admin:
-        topics = await admin.list_topics()
-    assert not [t for t in topics if t.startswith(f"{prefix}.")]
+    await assert_no_leftovers(base_settings, database=result["database"], topic_prefix=result["topic_prefix"])
