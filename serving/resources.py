@@ -3,8 +3,9 @@
 - a psycopg async pool on DATABASE_READ_URL (default DATABASE_URL), every
   session bounded by statement_timeout;
 - a redis-py asyncio client with socket timeouts;
-- the writer: an idempotent aiokafka producer, started on first need, so the
-  API serves reads while Kafka is down and writes again once it is back;
+- the writer: an idempotent aiokafka producer, started in the background at
+  start-up (or on the first write after a failed start), so the API serves
+  reads while Kafka is down and writes again once it is back;
 - the snapshot feed, the rate limiter and the guards.
 
 Nothing here connects at import time; a service that is down at start-up
@@ -43,6 +44,7 @@ class Writer:
         self.settings, self.guards = settings, guards
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._warming: asyncio.Task[None] | None = None
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -66,6 +68,17 @@ class Writer:
                 self._producer = producer
         return self._producer
 
+    def warm(self) -> None:
+        """Start the producer in the background at start-up, so the first POST does not pay for
+        it; if Kafka is down now, the first POST after it is back starts it instead."""
+        async def start() -> None:
+            try:
+                await self.producer()
+            except Exception as exc:  # noqa: BLE001  logged; writes answer 503 until Kafka is there
+                log.warning("api.producer_not_started", error=repr(exc))
+
+        self._warming = asyncio.create_task(start(), name="producer-warm-up")
+
     async def publish(self, topic: str, value: bytes, key: bytes) -> Any:
         """Send one record and wait for its acknowledgement, within the Kafka budget."""
         producer = await self.producer()
@@ -73,6 +86,10 @@ class Writer:
             return await producer.send_and_wait(topic, value, key=key)
 
     async def stop(self) -> None:
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
+            with contextlib.suppress(BaseException):
+                await self._warming
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), 5)
@@ -114,8 +131,10 @@ class Resources:
         feed.start()
         log.info("api.resources", postgres=mask_url(settings.read_url), redis=mask_url(settings.redis_url),
                  kafka=settings.kafka_bootstrap)
+        writer = Writer(settings=settings, guards=guards)
+        writer.warm()
         return cls(settings=settings, keys=keys, pool=pool, redis=client, guards=guards, feed=feed,
-                   writer=Writer(settings=settings, guards=guards),
+                   writer=writer,
                    limits=RateLimits(settings=settings, guard=guards.redis, keys=keys, client=client),
                    api_keys=ApiKeys.parse(settings.api_keys))
 
