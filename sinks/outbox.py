@@ -23,6 +23,7 @@ Subscribers must read these topics with isolation.level=read_committed.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Iterator, Sequence
@@ -104,9 +105,16 @@ class OutboxPublisher:
         # No `async with producer.transaction()`: on an error its exit awaits an abort that a dead
         # broker never answers. A failed transaction is left to the next publisher's fence.
         await self.producer.begin_transaction()
-        for oid, topic, key, value in rows:
-            await self.producer.send(topic, bytes(value), key=None if key is None else bytes(key),
-                                     headers=[(HEADER, str(oid).encode())])
+        delivered = [await self.producer.send(topic, bytes(value), key=None if key is None else bytes(key),
+                                              headers=[(HEADER, str(oid).encode())])
+                     for oid, topic, key, value in rows]
+        # Every record must be acknowledged BEFORE the commit. aiokafka fails a batch that the
+        # broker refuses for good (OutOfOrderSequenceNumber after a broker restart, seen in CI)
+        # only through that batch's futures, and would still commit the rest of the transaction:
+        # the failed records would be lost while their outbox rows are deleted.
+        failures = [r for r in await asyncio.gather(*delivered, return_exceptions=True) if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
         await self.producer.commit_transaction()
 
     async def last_published_id(self) -> int:
