@@ -10,7 +10,10 @@ ledger's integers and come out as ``BATCH-<batch>-<seq>`` strings.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -26,14 +29,44 @@ def _iso(at: dt.datetime | None) -> str | None:
     return None if at is None else at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+@contextlib.asynccontextmanager
+async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Any]:
+    """A pooled connection that a caller's cancellation cannot lose.
+
+    The API bounds each call with a timeout that cancels the task, and on a
+    saturated event loop it can fire while the pool is handing the connection
+    over; psycopg_pool then may keep it checked out for good (psycopg#1345,
+    #1275). So the wait runs shielded: a connection that arrives after the caller
+    gave up goes straight back to the pool."""
+    getting = asyncio.ensure_future(pool.getconn())
+    try:
+        conn = await asyncio.shield(getting)
+    except asyncio.CancelledError:
+        getting.add_done_callback(lambda t: _give_back(pool, t))
+        raise
+    try:
+        yield conn
+    finally:
+        await pool.putconn(conn)
+
+
+def _give_back(pool: AsyncConnectionPool, task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        _RETURNING.add(returning := asyncio.ensure_future(pool.putconn(task.result())))
+        returning.add_done_callback(_RETURNING.discard)
+
+
+_RETURNING: set[asyncio.Future[Any]] = set()
+
+
 async def _one(pool: AsyncConnectionPool, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    async with pool.connection() as conn:
-        return await (await conn.execute(query, params)).fetchone()  # type: ignore[arg-type]
+    async with connection(pool) as conn:
+        return await (await conn.execute(query, params)).fetchone()  # type: ignore[no-any-return]
 
 
 async def _all(pool: AsyncConnectionPool, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    async with pool.connection() as conn:
-        return await (await conn.execute(query, params)).fetchall()  # type: ignore[arg-type]
+    async with connection(pool) as conn:
+        return await (await conn.execute(query, params)).fetchall()  # type: ignore[no-any-return]
 
 
 async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10,

@@ -36,6 +36,8 @@ SNAPSHOT_STALE = Gauge("ducats_api_snapshot_stale", "1 while the served snapshot
 RATE_LIMITED = Counter("ducats_api_rate_limited_total", "Requests answered 429", ["scope"])
 LIMITER_SKIPPED = Counter("ducats_api_rate_limit_skipped_total",
                           "Requests let through unchecked because Redis could not count them", ["scope"])
+PG_POOL = Gauge("ducats_api_pg_pool", "The read pool, per API process: size, available, waiting (psycopg_pool stats)",
+                ["stat"], multiprocess_mode="liveall")
 PUBLISHED = Counter("ducats_api_published_total", "Events published to the input topics", ["kind"])
 
 

@@ -33,6 +33,7 @@ from serving.errors import Unavailable
 from serving.feed import SnapshotFeed
 from serving.guard import Guards
 from serving.limiter import RateLimits
+from serving.observability import PG_POOL
 
 log = get_logger(__name__)
 
@@ -106,6 +107,7 @@ class Resources:
     writer: Writer
     limits: RateLimits
     api_keys: ApiKeys
+    pool_stats: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -134,14 +136,27 @@ class Resources:
         writer = Writer(settings=settings, guards=guards)
         writer.warm()
         return cls(settings=settings, keys=keys, pool=pool, redis=client, guards=guards, feed=feed,
-                   writer=writer,
+                   writer=writer, pool_stats=asyncio.create_task(_watch_pool(pool), name="pool-stats"),
                    limits=RateLimits(settings=settings, guard=guards.redis, keys=keys, client=client),
                    api_keys=ApiKeys.parse(settings.api_keys))
 
     async def close(self) -> None:
+        if self.pool_stats is not None:
+            self.pool_stats.cancel()
         await self.feed.stop()
         await self.writer.stop()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         with contextlib.suppress(Exception):
             await self.pool.close(timeout=5)
+
+
+async def _watch_pool(pool: AsyncConnectionPool, every: float = 1.0) -> None:
+    """The pool's size, free connections and waiting requests as gauges (a pool that
+    loses connections shows as size > 0, available 0, nothing running)."""
+    while True:
+        stats = pool.get_stats()
+        PG_POOL.labels("size").set(stats.get("pool_size", 0))
+        PG_POOL.labels("available").set(stats.get("pool_available", 0))
+        PG_POOL.labels("waiting").set(stats.get("requests_waiting", 0))
+        await asyncio.sleep(every)
