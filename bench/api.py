@@ -30,7 +30,7 @@ from rich.table import Table
 
 from bench.env import BenchEnv
 from bench.errors import BenchError
-from bench.freshness import _paced_send, close_with_worker
+from bench.freshness import paced_send, close_with_worker
 from bench.load import Latency, Target, vegeta, wrk
 from bench.report import Status, code_version, machine, utc_now
 from bench.workload import TransferChain, holder_names, holdings_of, mint_plan
@@ -113,13 +113,13 @@ async def _seed(s: Settings, p: ApiParams, status: Status) -> dict[str, Any]:
     per_holder = max(1, p.ducats // HOLDERS)
     mints = mint_plan(holders=holder_names(HOLDERS), per_holder=per_holder, timestamp=utc_now())
     with status.step(f"minting {per_holder * HOLDERS:,} ducats"):
-        await _paced_send(s, s.topic_mints, [(m.holder.encode(), m.to_json()) for m in mints], 100_000)
+        await paced_send(s, s.topic_mints, [(m.holder.encode(), m.to_json()) for m in mints], 100_000)
         await wait_caught_up(s, timeout=1800)
     chain = TransferChain(holdings=holdings_of(mints), ducats_per_transfer=3, seed=7)
     stamp = utc_now()
     moves = [chain.next(transaction_id=f"b-{i:08d}", timestamp=stamp) for i in range(p.transfers)]
     with status.step(f"{p.transfers:,} transfers through the ledger"):
-        await _paced_send(s, s.topic_transactions, [(m.sender.encode(), m.to_transfer().to_json()) for m in moves],
+        await paced_send(s, s.topic_transactions, [(m.sender.encode(), m.to_transfer().to_json()) for m in moves],
                           20_000)
         await wait_caught_up(s, timeout=1800)
     moved = sorted({d for m in moves for d in m.ducats})

@@ -99,7 +99,8 @@ async def _visible_times(s: Settings, out: dict[int, list[tuple[int, float]]], s
         await client.aclose()
 
 
-async def _paced_send(s: Settings, topic: str, values: list[tuple[bytes, bytes]], rate: int) -> None:
+async def paced_send(s: Settings, topic: str, values: list[tuple[bytes, bytes]], rate: int) -> None:
+    """Send ``values`` at about ``rate`` records a second (a slice every 10 ms), then flush."""
     producer = make_producer(s)
     await producer.start()
     try:
@@ -130,7 +131,7 @@ async def raw_kafka_latency(env: BenchEnv, n: int, rate: int) -> list[float]:
 
     reader = asyncio.create_task(consume())
     try:
-        await _paced_send(s, topic, [(str(i % 97).encode(), b"x" * 300) for i in range(n)], rate)
+        await paced_send(s, topic, [(str(i % 97).encode(), b"x" * 300) for i in range(n)], rate)
         await asyncio.wait_for(reader, 120)
     finally:
         await consumer.stop()
@@ -150,7 +151,7 @@ async def run_freshness(base: Settings, p: FreshnessParams, status: Status, logs
             await asyncio.sleep(0.2)
         stamp = utc_now()
         mints = mint_plan(holders=holder_names(p.holders), per_holder=p.per_holder, timestamp=stamp)
-        await _paced_send(s, s.topic_mints, [(m.holder.encode(), m.to_json()) for m in mints], 100_000)
+        await paced_send(s, s.topic_mints, [(m.holder.encode(), m.to_json()) for m in mints], 100_000)
         await wait_caught_up(s, timeout=p.timeout)
         chain = TransferChain(holdings=holdings_of(mints), ducats_per_transfer=3, seed=11)
         n = int(p.rate * p.seconds)
@@ -161,7 +162,7 @@ async def run_freshness(base: Settings, p: FreshnessParams, status: Status, logs
         tasks = [asyncio.create_task(_accepted_times(s, accepted, stop)),
                  asyncio.create_task(_visible_times(s, visible, stop))]
         status.say(f"publishing {n:,} transfers at {p.rate:,}/s")
-        await _paced_send(s, s.topic_transactions, [(m.sender.encode(), m.to_transfer().to_json()) for m in moves],
+        await paced_send(s, s.topic_transactions, [(m.sender.encode(), m.to_transfer().to_json()) for m in moves],
                           p.rate)
         await wait_caught_up(s, timeout=p.timeout)
         last = len(mints) + n

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
 from bench.env import BenchEnv
-from bench.freshness import _paced_send, close_with_worker
+from bench.freshness import paced_send, close_with_worker
 from bench.report import Figure, Status, machine, utc_now
 from ducats.kafka import topic_partitions
 from ducats.procs import WorkerProcess
@@ -68,7 +68,7 @@ async def run_metrics(base: Settings, *, events: int, status: Status, logs: Any)
                            command="worker", log_path=logs / "metrics-worker.log")
     try:
         status.say(f"writing {events:,} accepted events")
-        await _paced_send(s, s.topic_accepted, accepted_log(events), 10_000_000)
+        await paced_send(s, s.topic_accepted, accepted_log(events), 10_000_000)
         raw = await _raw_consume(s, s.topic_accepted, events)
         client = aioredis.Redis.from_url(s.redis_url)
         started = time.perf_counter()

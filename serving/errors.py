@@ -65,9 +65,8 @@ def install(app: FastAPI) -> None:
     async def validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         detail = [{"in": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
-        return error_response(422 if any(e["in"].startswith("body") for e in detail) else 400,
-                              "invalid" if any(e["in"].startswith("body") for e in detail) else "bad_request",
-                              detail)
+        body = any(e["in"].startswith("body") for e in detail)
+        return error_response(422 if body else 400, "invalid" if body else "bad_request", detail)
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

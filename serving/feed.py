@@ -93,9 +93,7 @@ class SnapshotFeed:
                 raise Unavailable("redis", "no metric snapshot could be read yet", retry_after=1)
             raise ApiError(503, "no metric snapshot yet: the pipeline has not published one",
                            code="no_snapshot", retry_after=1)
-        stale = self.stale
-        SNAPSHOT_STALE.set(int(stale))
-        return copy, stale
+        return copy, self.stale  # the gauge is set by run(), once per refresh
 
     async def poll(self) -> bool:
         """One look at the version; on a new one, read and install the copy. True if it changed."""

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,16 +29,16 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from psycopg import sql
 
 from ducats.health import Readiness, read_statuses
 from ducats.kafka import ensure_topics
-from ducats.procs import WorkerProcess, free_port
-from ducats.settings import PROJECT_ROOT, Settings, load_settings
+from ducats.procs import WorkerProcess
+from ducats.settings import PROJECT_ROOT, Settings
 from sinks.postgres.migrate import migrate
 from streams.topics import pipeline_topics
 from tests.fixtures.consciousness import census, counted, snapshot, twin
 from tests.fixtures.ledger import publish, read_all, wait_caught_up
+from tests.fixtures.private import Stack, started
 from tests.reference import Reference, Workload, make_workload
 
 SERVICES = PROJECT_ROOT / "deploy" / "services.sh"
@@ -48,36 +46,12 @@ FAULTS = [("postgres", "stop"), ("postgres", "kill"), ("kafka", "stop"), ("kafka
 BURST = 4000  # transfers per fault; the last burst is published after the faults
 
 
-class Stack:
-    """Private Kafka, PostgreSQL and Redis, driven through deploy/services.sh."""
+class RidesStack(Stack):
+    """The private services, and the notes the test prints about them."""
 
     def __init__(self, state: Path) -> None:
-        self.state = state
-        self.env = {"DUCATS_STATE_DIR": str(state), "KAFKA_PORT": str(free_port()),
-                    "KAFKA_CONTROLLER_PORT": str(free_port()), "POSTGRES_PORT": str(free_port()),
-                    "REDIS_PORT": str(free_port())}
+        super().__init__(state)
         self.notes: list[str] = []
-
-    def services(self, action: str, *names: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["bash", str(SERVICES), action, *names], env={**os.environ, **self.env},
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0 or not check, f"services.sh {action} {names}: {proc.stderr.strip()}"
-        return proc
-
-    def main_pid(self, name: str) -> int:
-        if name == "postgres":  # the data folder may be relocated out of the 0700 pytest folder
-            pidfile = Path(os.path.realpath(self.state / "postgres")) / "data" / "postmaster.pid"
-            return int(pidfile.read_text().splitlines()[0])
-        return int((self.state / name / f"{name}.pid").read_text().strip())
-
-    def kill(self, name: str) -> int:
-        pid = self.main_pid(name)
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while _running(pid):
-            assert time.monotonic() < deadline, f"{name} (pid {pid}) survived SIGKILL"
-            time.sleep(0.05)
-        return pid
 
     def up_after_kill(self, name: str) -> None:
         first = self.services("up", name, check=False)
@@ -85,35 +59,11 @@ class Stack:
             self.notes.append(f"`up {name}` after kill -9 failed once: {first.stderr.strip()}")
             self.services("up", name)
 
-    def settings(self, name: str = "rides") -> Settings:
-        """Settings for these services, with their own database, topics and app id."""
-        e = self.env
-        url = f"postgresql://ducats@127.0.0.1:{e['POSTGRES_PORT']}/ducats"
-        if name != "rides":
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            url = url.rsplit("/", 1)[0] + f"/{name}"
-        return load_settings(kafka_bootstrap=f"127.0.0.1:{e['KAFKA_PORT']}", database_url=url,
-                             redis_url=f"redis://127.0.0.1:{e['REDIS_PORT']}/0",
-                             state_dir=self.state, topic_prefix=name, app_id=f"ducats-{name}")
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    st = Stack(tmp_path_factory.mktemp("rides") / "state")
-    st.services("up")
-    yield st
-    subprocess.run(["bash", str(SERVICES), "down"], env={**os.environ, **st.env}, capture_output=True, timeout=300)
-    pg = st.state / "postgres"
-    if pg.is_symlink():
-        shutil.rmtree(pg.resolve(), ignore_errors=True)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RidesStack]:
+    st = RidesStack(tmp_path_factory.mktemp("rides") / "state")
+    yield from started(st)
 
 
 async def assert_exactly_once(s: Settings, w: Workload) -> None:
@@ -188,7 +138,7 @@ def waiting(s: Settings) -> list[dict[str, Any]]:
     return [d for d in read_statuses(s.run_dir) if d["component"] == "ledger" and not d["ready"]]
 
 
-async def check_waiting_is_visible(stack: Stack, s: Settings, logs: list[Path], procs: list[WorkerProcess]) -> None:
+async def check_waiting_is_visible(stack: RidesStack, s: Settings, logs: list[Path], procs: list[WorkerProcess]) -> None:
     """During a PostgreSQL outage: status files, `ducats status` and the gauge say both ledgers wait."""
     await until("waiting status of both ledgers", lambda: len(waiting(s)) == 2, procs, timeout=30)
     assert all("PostgreSQL" in d["waitingFor"] for d in waiting(s))
@@ -203,10 +153,10 @@ async def check_waiting_is_visible(stack: Stack, s: Settings, logs: list[Path], 
 
 
 async def test_ledger_rides_out_postgres_and_kafka_restarts(
-        stack: Stack, tmp_path: Path, ledger_runner: Callable[..., Awaitable[None]],
+        stack: RidesStack, tmp_path: Path, ledger_runner: Callable[..., Awaitable[None]],
         settings_factory: Callable[..., Settings], database_factory: Callable[[], str]) -> None:
     began = time.monotonic()
-    s = stack.settings()
+    s = stack.settings("rides")
     migrate(s.database_url, timescale="auto")
     await ensure_topics(s, pipeline_topics(s))
     w = make_workload(seed=77, batches=10, batch_size=1000, transfers=BURST * (len(FAULTS) + 1))
@@ -272,7 +222,7 @@ async def test_ledger_rides_out_postgres_and_kafka_restarts(
 
 
 async def test_a_kafka_outage_longer_than_the_bounds_starts_a_new_term(
-        stack: Stack, monkeypatch: pytest.MonkeyPatch, ledger_runner: Callable[..., Awaitable[None]]) -> None:
+        stack: RidesStack, monkeypatch: pytest.MonkeyPatch, ledger_runner: Callable[..., Awaitable[None]]) -> None:
     """kill -9 of Kafka under an in-process leader mid-burst, with its Kafka steps bounded to a few
     seconds (the broker needs 15-20 s to come back): whichever step meets the dead broker (the
     outbox's transaction, the offset commit, the idle probe) gives up, the term is torn down with
