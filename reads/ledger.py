@@ -35,9 +35,11 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Any]:
 
     The API bounds each call with a timeout that cancels the task, and on a
     saturated event loop it can fire while the pool is handing the connection
-    over; psycopg_pool then may keep it checked out for good (psycopg#1345,
-    #1275). So the wait runs shielded: a connection that arrives after the caller
-    gave up goes straight back to the pool."""
+    over, or taking it back; psycopg_pool then may keep it counted but never
+    free again (psycopg#1345, #1275: a cancelled ``putconn`` waiting for the
+    pool's lock drops it). So both run shielded: a connection that arrives
+    after the caller gave up goes straight back to the pool, and a return
+    that the caller's cancellation interrupts finishes by itself."""
     getting = asyncio.ensure_future(pool.getconn())
     try:
         conn = await asyncio.shield(getting)
@@ -47,13 +49,19 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Any]:
     try:
         yield conn
     finally:
-        await pool.putconn(conn)
+        await asyncio.shield(_put_back(pool, conn))
+
+
+def _put_back(pool: AsyncConnectionPool, conn: Any) -> asyncio.Future[Any]:
+    """``pool.putconn(conn)`` as a task that is kept (referenced) until it is done."""
+    _RETURNING.add(returning := asyncio.ensure_future(pool.putconn(conn)))
+    returning.add_done_callback(_RETURNING.discard)
+    return returning
 
 
 def _give_back(pool: AsyncConnectionPool, task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is None:
-        _RETURNING.add(returning := asyncio.ensure_future(pool.putconn(task.result())))
-        returning.add_done_callback(_RETURNING.discard)
+        _put_back(pool, task.result())
 
 
 _RETURNING: set[asyncio.Future[Any]] = set()
