@@ -5,6 +5,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from schemas.ducat_id import ducat_int
@@ -14,6 +15,25 @@ from serving.observability import client_of
 from serving.resources import Resources
 
 JSON = "application/json"
+
+
+class AnyText(Convertor[str]):
+    """``{name:text}``: the rest of the path, whatever it holds. Starlette's ``:path`` is
+    ``.*``, which stops at a line break, and its route pattern ends in ``$``, which matches
+    before a final one: an id the contracts admit, such as ``"t-1\n"``, was looked up as
+    ``"t-1"`` (404 for what was just created; schemathesis ST302). ``[\s\S]+`` takes
+    every character, "/" and line breaks included."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("text", AnyText())
 
 
 def res(request: Request) -> Resources:

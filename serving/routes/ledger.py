@@ -125,7 +125,7 @@ async def mint_outcome(r: Resources, mint_id: str) -> dict[str, Any] | None:
     return await _outcome(r, decided, r.keys.pending_mint(mint_id), {"mintId": mint_id, "status": "pending"})
 
 
-@router.get("/transactions/{transaction_id:path}", response_model=None,
+@router.get("/transactions/{transaction_id:text}", response_model=None,
             summary="A transaction's outcome: pending, accepted (with its seq) or rejected (with the reason)",
             responses={200: {"model": models.TransactionStatus}, **models.errors(400, 401, 403, 404, 429, 503)})
 async def transaction(request: Request, transaction_id: Id) -> Response:
@@ -136,7 +136,7 @@ async def transaction(request: Request, transaction_id: Id) -> Response:
     return json(status)
 
 
-@router.get("/mints/{mint_id:path}", response_model=None, summary="A mint's outcome: pending, accepted or rejected",
+@router.get("/mints/{mint_id:text}", response_model=None, summary="A mint's outcome: pending, accepted or rejected",
             responses={200: {"model": models.MintStatus}, **models.errors(400, 401, 403, 404, 429, 503)})
 async def mint(request: Request, mint_id: Id) -> Response:
     status = await mint_outcome(res(request), mint_id)
