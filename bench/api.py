@@ -13,11 +13,22 @@ endpoint and rate is p50, p99, errors, and p99 / the floor's p99 at that rate.
 Then the highest rate (of ``--ceiling-rates``) at which each class stays
 within the seed's budget (cached 50 ms, database 200 ms, p99, no errors), and
 wrk's closed-loop maximum per endpoint.
+
+After each endpoint the run waits for the server to **settle** (every breaker
+closed, no request waiting for a pooled connection, every process's read pool
+wholly free), nudging it with one request of that endpoint every 0.5 s, since
+a breaker leaves "open" only when a request comes. It records how long that
+took and the pool it found, so an overload that the server does not recover
+from shows in the result instead of in the next endpoint's figures.
+``--only`` measures some endpoints (the floor and the raw baselines always);
+``--profile`` adds, per endpoint, a py-spy run at ``--profile-rate`` that is
+not one of the measured ones (bench/pyspy.py).
 """
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -28,9 +39,10 @@ from typing import Any
 import orjson
 from rich.table import Table
 
+from bench import pyspy
 from bench.env import BenchEnv
 from bench.errors import BenchError
-from bench.freshness import paced_send, close_with_worker
+from bench.freshness import close_with_worker, paced_send
 from bench.load import Latency, Target, vegeta, wrk
 from bench.report import Status, code_version, machine, utc_now
 from bench.workload import TransferChain, holder_names, holdings_of, mint_plan
@@ -55,6 +67,11 @@ class ApiParams:
     wrk_seconds: float = 5.0
     workers: int = 2
     keep: bool = False
+    only: tuple[str, ...] = ()     # endpoint name fragments; the baselines are always measured
+    profile: bool = False
+    profile_rate: int = 1000
+    profile_seconds: float = 10.0
+    settle_timeout: float = 30.0
 
 
 @dataclass
@@ -68,6 +85,12 @@ class Endpoint:
     ceiling: int | None = None
     max_rps: float | None = None
     wrk_errors: float | None = None
+    after: dict[str, Any] = field(default_factory=dict)    # the settle step's findings
+    profile: dict[str, Any] | None = None
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "-" for c in self.name).strip("-")
 
 
 async def run_api(base: Settings, p: ApiParams, status: Status, logs: Path) -> dict[str, Any]:
@@ -91,16 +114,23 @@ async def run_api(base: Settings, p: ApiParams, status: Status, logs: Path) -> d
         api.start()
         await _wait_http(url + "/healthz", api)
         await _wait_snapshot(url, data["last_seq"])
-        endpoints = _endpoints(url, key, data, p)
+        endpoints = _selected(_endpoints(url, key, data, p), p.only)
         folder = logs / "vegeta"
         for ep in endpoints:
             await _measure(ep, p, folder, status)
-        await _ceilings(endpoints, p, folder, status)
+            ep.after = await _settle(url, ep, p.settle_timeout, status)
+            if p.profile:
+                ep.profile = await _profile(api.pid, ep, p, folder, status)
+                if ep.profile["errors"]:  # an overload: let it pass before the next endpoint
+                    await _settle(url, ep, p.settle_timeout, status)
+        await _ceilings(endpoints, url, p, folder, status)
         for ep in endpoints:
             if ep.wrk_url:
                 with status.step(f"wrk: {ep.name}"):
                     ep.max_rps, ep.wrk_errors = await wrk(ep.wrk_url, seconds=p.wrk_seconds, folder=folder,
                                                           post=ep.wrk_post, prefix=f"wrk-{time.time_ns()}")
+                if ep.wrk_errors:
+                    await _settle(url, ep, p.settle_timeout, status)
         return {**_result(p, endpoints, data), "database": env.database, "topic_prefix": s.topic_prefix}
     finally:
         api.stop(timeout=15)
@@ -177,6 +207,17 @@ def _endpoints(url: str, key: str, data: dict[str, Any], p: ApiParams) -> list[E
     ]
 
 
+def _selected(endpoints: list[Endpoint], only: tuple[str, ...]) -> list[Endpoint]:
+    if not only:
+        return endpoints
+    chosen = [ep for ep in endpoints
+              if ep.kind == "baseline" or any(o.lower() in ep.name.lower() for o in only)]
+    if len(chosen) == sum(ep.kind == "baseline" for ep in endpoints):
+        raise BenchError(f"--only {','.join(only)} matches no endpoint; names: "
+                         + ", ".join(ep.name for ep in endpoints if ep.kind != "baseline"))
+    return chosen
+
+
 def _transfer(tx: str, rng: random.Random, holders: list[str], ducats: list[str]) -> bytes:
     a, b = rng.sample(holders, 2)
     return orjson.dumps({"transactionId": tx, "timestamp": "2026-11-26T12:00:00Z", "from": a, "to": b,
@@ -184,17 +225,91 @@ def _transfer(tx: str, rng: random.Random, holders: list[str], ducats: list[str]
 
 
 async def _measure(ep: Endpoint, p: ApiParams, folder: Path, status: Status) -> None:
-    slug = "".join(c if c.isalnum() else "-" for c in ep.name).strip("-")
     low = min(p.rates)
     await vegeta(ep.targets(int(low * p.warm_up) + 1), rate=low, seconds=p.warm_up, folder=folder,
-                 name=f"{slug}-warm")
+                 name=f"{ep.slug}-warm")
     for rate in p.rates:
         with status.step(f"{ep.name} at {rate:,}/s"):
             ep.runs[rate] = await vegeta(ep.targets(int(rate * p.seconds) + 1), rate=rate, seconds=p.seconds,
-                                         folder=folder, name=slug)
+                                         folder=folder, name=ep.slug)
 
 
-async def _ceilings(endpoints: list[Endpoint], p: ApiParams, folder: Path, status: Status) -> None:
+_SAMPLE = re.compile(r'^(?P<name>ducats_api_breaker_state|ducats_api_pg_pool)\{(?P<labels>[^}]*)\} (?P<value>\S+)$',
+                     re.MULTILINE)
+
+
+def server_state(exposition: str) -> dict[str, Any]:
+    """The breakers (max over processes) and each process's read pool, from /metrics."""
+    breakers: dict[str, int] = {}
+    pools: dict[str, dict[str, int]] = {}
+    for m in _SAMPLE.finditer(exposition):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m["labels"]))
+        value = int(float(m["value"]))
+        if m["name"] == "ducats_api_breaker_state":
+            breakers[labels["service"]] = max(value, breakers.get(labels["service"], 0))
+        else:
+            pools.setdefault(labels.get("pid", "-"), {})[labels["stat"]] = value
+    return {"breakers": breakers, "pools": pools}
+
+
+def _calm(state: dict[str, Any]) -> bool:
+    return (all(v == 0 for v in state["breakers"].values())
+            and all(p.get("waiting", 0) == 0 and p.get("available", 0) == p.get("size", 0)
+                    for p in state["pools"].values()))
+
+
+def _fetch(target: Target) -> None:
+    request = urllib.request.Request(target.url, data=target.body, method=target.method,  # noqa: S310 loopback
+                                     headers=dict(target.headers))
+    try:
+        with urllib.request.urlopen(request, timeout=2) as r:  # noqa: S310
+            r.read()
+    except OSError:
+        pass  # a 503 while the breaker is open is what is being waited out
+
+
+async def _settle(url: str, ep: Endpoint, timeout: float, status: Status, calm_s: float = 0.6,
+                  every: float = 0.2) -> dict[str, Any]:
+    """Wait until the server has been calm for ``calm_s`` (longer than the pool gauges' refresh,
+    0.5 s), polling /metrics every ``every`` s and nudging it with one of the endpoint's requests."""
+    start = time.monotonic()
+    calm_since: float | None = None
+    settled, state = False, {}
+    with status.step(f"{ep.name}: waiting for the server to settle"):
+        while time.monotonic() - start < timeout:
+            await asyncio.to_thread(_fetch, ep.targets(1)[0])
+            await asyncio.sleep(every)
+            state = server_state(await asyncio.to_thread(_read, url + "/metrics"))
+            now = time.monotonic()
+            if not _calm(state):
+                calm_since = None
+            elif calm_since is None:
+                calm_since = now
+            elif now - calm_since >= calm_s:
+                settled = True
+                break
+    took = round(calm_since - start, 2) if settled and calm_since is not None else None
+    return {"settled": settled, "settle_s": took, **state}
+
+
+def _read(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()  # type: ignore[no-any-return]
+
+
+async def _profile(pid: int, ep: Endpoint, p: ApiParams, folder: Path, status: Status) -> dict[str, Any]:
+    out = folder / f"{ep.slug}-pyspy.txt"
+    rate = p.profile_rate
+    with status.step(f"{ep.name}: py-spy at {rate:,}/s"):
+        spy = await pyspy.record(pid, seconds=p.profile_seconds + 1, out=out)
+        await asyncio.sleep(0.5)  # py-spy attaches to the workers
+        lat = await vegeta(ep.targets(int(rate * p.profile_seconds) + 1), rate=rate, seconds=p.profile_seconds,
+                           folder=folder, name=f"{ep.slug}-profiled")
+        summary = await pyspy.finish(spy, out)
+    return {**summary, "rate": rate, "p50_ms": lat.p50, "p99_ms": lat.p99, "errors": lat.errors, "raw": str(out)}
+
+
+async def _ceilings(endpoints: list[Endpoint], url: str, p: ApiParams, folder: Path, status: Status) -> None:
     """The highest offered rate within the class budget, starting from the measured ones."""
     for ep in endpoints:
         budget = BUDGET_MS[ep.kind]
@@ -202,15 +317,15 @@ async def _ceilings(endpoints: list[Endpoint], p: ApiParams, folder: Path, statu
         ep.ceiling = max(ok) if ok else None
         if ep.ceiling is None or ep.ceiling < max(p.rates):
             continue
-        slug = "".join(c if c.isalnum() else "-" for c in ep.name).strip("-") + "-ceiling"
         for rate in p.ceiling_rates:
             with status.step(f"{ep.name}: within {budget:.0f} ms at {rate:,}/s?"):
                 lat = await vegeta(ep.targets(int(rate * p.seconds) + 1), rate=rate, seconds=p.seconds,
-                                   folder=folder, name=slug)
+                                   folder=folder, name=f"{ep.slug}-ceiling")
             ep.runs[rate] = lat
             if not lat.within(budget):
                 break
             ep.ceiling = rate
+        await _settle(url, ep, p.settle_timeout, status)
 
 
 def _result(p: ApiParams, endpoints: list[Endpoint], data: dict[str, Any]) -> dict[str, Any]:
@@ -230,13 +345,16 @@ def _result(p: ApiParams, endpoints: list[Endpoint], data: dict[str, Any]) -> di
             "ceilings": {ep.name: {"kind": ep.kind, "budget_ms": BUDGET_MS[ep.kind], "rate": ep.ceiling}
                          for ep in endpoints},
             "max_rps": {ep.name: ep.max_rps for ep in endpoints},
-            "wrk_error_share": {ep.name: ep.wrk_errors for ep in endpoints}}
+            "wrk_error_share": {ep.name: ep.wrk_errors for ep in endpoints},
+            "after": {ep.name: ep.after for ep in endpoints},
+            "profiles": {ep.name: ep.profile for ep in endpoints if ep.profile is not None}}
 
 
 def api_table(result: dict[str, Any]) -> Table:
     t = Table(title=f"bench api: {result['ducats']:,} ducats, ducats api --workers {result['workers']}, "
                     f"{result['seconds']:.0f} s per rate (vegeta, open loop)")
-    for col in ("endpoint", "rate/s", "p50 ms", "p99 ms", "errors", "p99 / floor", "within budget at", "wrk max/s"):
+    for col in ("endpoint", "rate/s", "p50 ms", "p99 ms", "errors", "p99 / floor", "within budget at", "wrk max/s",
+                "settled after"):
         t.add_column(col, justify="left" if col == "endpoint" else "right")
     seen: set[str] = set()
     for r in result["runs"]:
@@ -247,8 +365,17 @@ def api_table(result: dict[str, Any]) -> Table:
                   str(r["errors"]), "" if r["p99_to_floor"] is None else f"{r['p99_to_floor']:.2f}",
                   (f"{ceiling['rate']:,}/s" if ceiling["rate"] else "-") if first else "",
                   (f"{result['max_rps'][r['endpoint']]:,.0f}" if result["max_rps"][r["endpoint"]] else "-")
-                  if first else "")
+                  if first else "", _settled(result["after"].get(r["endpoint"], {})) if first else "")
     return t
+
+
+def _settled(after: dict[str, Any]) -> str:
+    if not after:
+        return "-"
+    if after["settled"]:
+        return f"{after['settle_s']:.1f} s"
+    return "NOT settled: " + ", ".join(f"{k} {v}" for k, v in after["breakers"].items() if v) + " " + " ".join(
+        f"pool {p.get('available', 0)}/{p.get('size', 0)} free" for p in after["pools"].values())
 
 
 async def _wait_http(url: str, proc: WorkerProcess, timeout: float = 60) -> None:

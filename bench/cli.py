@@ -145,24 +145,36 @@ def _rates(text: str) -> tuple[int, ...]:
 @click.option("--seconds", type=click.FloatRange(0.5, 600), default=10.0, show_default=True, help="Per rate.")
 @click.option("--wrk-seconds", type=click.FloatRange(1, 600), default=5.0, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True, help="ducats api --workers.")
+@click.option("--only", default="", help="Comma-separated fragments of endpoint names to measure "
+              "(the floor and the raw baselines always are), e.g. 'ducats/{id},POST'.")
+@click.option("--profile", is_flag=True, help="Also sample the API workers with py-spy, per endpoint, in an extra "
+              "run at --profile-rate (not one of the measured runs).")
+@click.option("--profile-rate", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @TIMEOUT
 @KEEP
 @click.pass_obj
 def api(settings: Settings, ducats: int, transfers: int, rates: str, ceiling_rates: str, seconds: float,
-        wrk_seconds: float, workers: int, timeout: float, keep: bool) -> None:
+        wrk_seconds: float, workers: int, only: str, profile: bool, profile_rate: int, timeout: float,
+        keep: bool) -> None:
     """The HTTP API at fixed offered rates (vegeta, open loop) next to its floor, a raw Redis GET and a
     raw PostgreSQL SELECT on the same server; the highest rate within budget; wrk's maximum."""
     from rich.console import Console
 
     from bench.api import ApiParams, api_table, run_api
+    from bench.pyspy import profile_tables
     from bench.report import Status
 
     logs = settings.state_dir / "logs" / "bench-api"
     logs.mkdir(parents=True, exist_ok=True)
     params = ApiParams(ducats=ducats, transfers=transfers, rates=_rates(rates), ceiling_rates=_rates(ceiling_rates),
-                       seconds=seconds, warm_up=min(2.0, seconds), wrk_seconds=wrk_seconds, workers=workers, keep=keep)
+                       seconds=seconds, warm_up=min(2.0, seconds), wrk_seconds=wrk_seconds, workers=workers, keep=keep,
+                       only=tuple(o.strip() for o in only.split(",") if o.strip()), profile=profile,
+                       profile_rate=profile_rate, profile_seconds=max(2.0, seconds))
     result = run_bounded(run_api(settings, params, Status(), logs), timeout)
-    Console(width=140).print(api_table(result))
+    console = Console(width=160)
+    console.print(api_table(result))
+    for table in profile_tables(result["profiles"]):
+        console.print(table)
     import orjson
 
     print(orjson.dumps(result).decode(), flush=True)

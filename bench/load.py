@@ -14,6 +14,7 @@ import asyncio
 import base64
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,11 @@ class Target:
 
 
 def tool(name: str) -> str:
-    """The path of ``vegeta`` or ``wrk``; a one-line error naming the fix when missing."""
-    found = shutil.which(name) or (str(PROJECT_ROOT / ".state" / "bin" / name)
-                                   if (PROJECT_ROOT / ".state" / "bin" / name).exists() else None)
+    """The path of ``vegeta``, ``wrk`` or ``py-spy``; a one-line error naming the fix when missing."""
+    places = (PROJECT_ROOT / ".state" / "bin" / name, Path(sys.executable).parent / name)  # vegeta; py-spy
+    found = shutil.which(name) or next((str(p) for p in places if p.exists()), None)
     if found is None:
-        raise BenchError(f"{name} not found; fix: bash deploy/install.sh (it installs wrk and vegeta)")
+        raise BenchError(f"{name} not found; fix: bash deploy/install.sh (it installs wrk, vegeta and py-spy)")
     return found
 
 

@@ -151,7 +151,7 @@ class Resources:
             await self.pool.close(timeout=5)
 
 
-async def _watch_pool(pool: AsyncConnectionPool, every: float = 1.0) -> None:
+async def _watch_pool(pool: AsyncConnectionPool, every: float = 0.5) -> None:
     """The pool's size, free connections and waiting requests as gauges (a pool that
     loses connections shows as size > 0, available 0, nothing running)."""
     while True:
