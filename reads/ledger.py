@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from schemas.ducat_id import ducat_str
 
@@ -46,10 +46,27 @@ async def connection(pool: AsyncConnectionPool) -> AsyncIterator[Any]:
     except asyncio.CancelledError:
         getting.add_done_callback(lambda t: _give_back(pool, t))
         raise
+    except PoolTimeout:
+        if busy(pool):
+            raise PoolBusy(f"all {pool.max_size} pooled connections were in use for {pool.timeout * 1000:.0f} ms"
+                           ) from None
+        raise
     try:
         yield conn
     finally:
         await asyncio.shield(_put_back(pool, conn))
+
+
+class PoolBusy(Exception):  # noqa: N818  (the pool's own name for it is PoolTimeout)
+    """No connection came in time because every one was in use: PostgreSQL answers, the
+    pool is full. Load to shed, not a failure of PostgreSQL (PoolTimeout with the pool below
+    its maximum is: it could not connect)."""
+
+
+def busy(pool: AsyncConnectionPool) -> bool:
+    """The pool is at its maximum size and has no free connection."""
+    stats = pool.get_stats()
+    return stats.get("pool_size", 0) >= pool.max_size and stats.get("pool_available", 0) == 0
 
 
 def _put_back(pool: AsyncConnectionPool, conn: Any) -> asyncio.Future[Any]:

@@ -5,6 +5,7 @@ The lifespan opens the connections (serving/resources.py) and closes them.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from ducats.logs import configure_logging, get_logger
 from ducats.settings import Settings, load_settings
 from serving import errors
-from serving.observability import AccessLog
+from serving.observability import AccessLines, AccessLog
 from serving.resources import Resources
 from serving.routes import cached, ledger, site, writes
 
@@ -44,12 +45,15 @@ def build_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Conscious Ducats", version="1", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     errors.install(app)
-    for router in (cached.router, ledger.router, writes.router, site.router):
-        app.include_router(router)
-    if settings.api_probes:
-        app.include_router(site.probes)
+    # The routes themselves, not include_router: FastAPI matches an included router through a
+    # wrapper that rebuilds its routes' version and scope per candidate, per request (about 60 µs
+    # of CPU a request here, a tenth of the floor's; the OpenAPI document is the same).
+    routers = [cached.router, ledger.router, writes.router, site.router, *([site.probes] if settings.api_probes else [])]
+    for router in routers:
+        app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=site.STATIC), name="static")
-    app.add_middleware(AccessLog)
+    info = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO) <= logging.INFO
+    app.add_middleware(AccessLog, lines=AccessLines(json_lines=settings.log_format == "json") if info else None)
     return app
 
 
