@@ -7,8 +7,9 @@ that the snapshot, the hot cache, provenance and recent transactions have
 data; then ``ducats api --workers N``. Each endpoint is offered each
 ``--rates`` for ``--seconds`` by vegeta (open loop), after a warm-up. Beside
 them, on the same server and at the same rates: the **floor** (``/api/ping``,
-a route that touches nothing), a raw Redis GET and a raw PostgreSQL
-primary-key SELECT through the API's own pool (``/_probe/*``). The figure per
+a route that touches nothing), a raw Redis GET, a raw PostgreSQL
+primary-key SELECT through the API's own pool, and a raw Kafka produce with
+the writes' own producer, acknowledged (``/_probe/*``). The figure per
 endpoint and rate is p50, p99, errors, and p99 / the floor's p99 at that rate.
 Then the highest rate (of ``--ceiling-rates``) at which each class stays
 within the seed's budget (cached 50 ms, database 200 ms, p99, no errors), and
@@ -46,11 +47,13 @@ from bench.freshness import close_with_worker, paced_send
 from bench.load import Latency, Target, vegeta, wrk
 from bench.report import Status, code_version, machine, utc_now
 from bench.workload import TransferChain, holder_names, holdings_of, mint_plan
+from ducats.kafka import TopicSpec
 from ducats.procs import WorkerProcess, free_port
 from ducats.settings import Settings
 from reads.pipeline import live_workers, wait_caught_up
 from schemas.ducat_id import ducat_str
 from serving.auth import new_key
+from serving.routes.site import PROBE_TOPIC
 
 HOLDERS = 100
 BUDGET_MS = {"cached": 50.0, "database": 200.0, "write": 200.0, "baseline": 50.0}
@@ -105,6 +108,8 @@ async def run_api(base: Settings, p: ApiParams, status: Status, logs: Path) -> d
                                            DUCATS_API_WRITE_LIMIT=""),
                         command="api", args=("--workers", str(p.workers)), log_path=logs / "api.log")
     try:
+        # the raw produce baseline's topic, shaped like the input topic the POSTs go to
+        await env.add_topics([TopicSpec(name=f"{s.topic_prefix}.{PROBE_TOPIC}", partitions=s.ledger_partitions)])
         for proc in procs:
             proc.start()
         with status.step("waiting for the worker"):
@@ -186,6 +191,8 @@ def _endpoints(url: str, key: str, data: dict[str, Any], p: ApiParams) -> list[E
         Endpoint("floor /api/ping", "baseline", _get(f"{url}/api/ping"), f"{url}/api/ping"),
         Endpoint("raw Redis GET", "baseline", _get(f"{url}/_probe/redis"), f"{url}/_probe/redis"),
         Endpoint("raw PostgreSQL PK SELECT", "baseline", _get(f"{url}/_probe/postgres"), f"{url}/_probe/postgres"),
+        Endpoint("raw Kafka produce (acks=all)", "baseline", lambda n: [Target("POST", f"{url}/_probe/kafka")],
+                 f"{url}/_probe/kafka", Target("POST", f"{url}/_probe/kafka", body=b"@ID@")),
         Endpoint("GET /api/metrics/current", "cached", _get(f"{url}/api/metrics/current"),
                  f"{url}/api/metrics/current"),
         Endpoint("GET /api/ducats/top-circulating", "cached", _get(f"{url}/api/ducats/top-circulating?limit=10"),

@@ -75,8 +75,11 @@ async def pipeline(request: Request) -> Response:
 
 
 # The bench's baselines on the same server (enabled by DUCATS_API_PROBES=true): one raw Redis GET,
-# and one primary-key SELECT through the same pool, with no guard and no serialization of note.
+# one primary-key SELECT through the same pool, and one record sent with the writes' producer
+# (idempotent, acks=all) and acknowledged, to <prefix>.probe, which the bench creates; with no guard
+# and no serialization of note.
 probes = APIRouter(prefix="/_probe", include_in_schema=False)
+PROBE_TOPIC = "probe"
 
 
 @probes.get("/redis")
@@ -92,3 +95,11 @@ async def probe_postgres(request: Request) -> Response:
     async with r.pool.connection() as conn:
         row = await (await conn.execute("SELECT holder FROM ducats WHERE id = %s", [1_000_001])).fetchone()
     return json({"holder": None if row is None else row[0]})
+
+
+@probes.post("/kafka")
+async def probe_kafka(request: Request) -> Response:
+    r = res(request)
+    producer = await r.writer.producer()
+    meta = await producer.send_and_wait(f"{r.settings.topic_prefix}.{PROBE_TOPIC}", _FLOOR, key=b"probe")
+    return Response(b'{"offset":%d}' % meta.offset, status_code=202, media_type="application/json")

@@ -19,7 +19,8 @@ import pytest
 from ducats.settings import Settings
 from tests.fixtures.services import assert_no_leftovers
 
-ENDPOINTS = {"floor /api/ping", "raw Redis GET", "raw PostgreSQL PK SELECT", "GET /api/metrics/current",
+ENDPOINTS = {"floor /api/ping", "raw Redis GET", "raw PostgreSQL PK SELECT", "raw Kafka produce (acks=all)",
+             "GET /api/metrics/current",
              "GET /api/ducats/top-circulating", "GET /api/velocity/realtime", "GET /api/ducats/{id}",
              "GET /api/ducats/{id}/history", "GET /api/transactions/recent", "GET /api/holders/{holder}",
              "GET /api/transactions/{id}", "POST /api/transactions"}
