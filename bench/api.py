@@ -344,6 +344,7 @@ def _result(p: ApiParams, endpoints: list[Endpoint], data: dict[str, Any]) -> di
             rows.append({"endpoint": ep.name, "kind": ep.kind, "rate": rate, "requests": lat.requests,
                          "p50_ms": lat.p50, "p90_ms": lat.p90, "p99_ms": lat.p99, "max_ms": lat.max,
                          "errors": lat.errors, "statuses": lat.statuses, "throughput": lat.throughput,
+                         "vegeta_cpu_ms_per_request": lat.generator_cpu_ms,
                          "floor_p99_ms": None if base is None else base.p99,
                          "p99_to_floor": None if base is None or base.p99 == 0 else round(lat.p99 / base.p99, 2)})
     return {"benchmark": "api", "date": utc_now(), "machine": machine(), "code": code_version(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import resource
 import shutil
 import sys
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class Latency:
     errors: int
     statuses: dict[str, int]
     throughput: float
+    generator_cpu_ms: float = 0.0  # vegeta's own CPU per request (user + system), from the same run
 
     def within(self, budget_ms: float) -> bool:
         """p99 within ``budget_ms`` and no errors."""
@@ -92,9 +94,12 @@ async def vegeta(targets: list[Target], *, rate: int, seconds: float, folder: Pa
     tfile = folder / f"{name}.targets"
     tfile.write_bytes(b"\n".join(t.line() for t in targets) + b"\n")
     results = folder / f"{name}-{rate}.bin"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # vegeta is the only child to end meanwhile
     await _run([tool("vegeta"), "attack", "-format=json", f"-targets={tfile}", f"-rate={rate}/s",
                 f"-duration={seconds}s", "-timeout=5s", "-keepalive=true", f"-output={results}"],
                timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     report = orjson.loads(await _run([tool("vegeta"), "report", "-type=json", str(results)]))
     lat = report["latencies"]
     statuses = {str(k): int(v) for k, v in (report.get("status_codes") or {}).items()}
@@ -102,7 +107,8 @@ async def vegeta(targets: list[Target], *, rate: int, seconds: float, folder: Pa
     ms = 1e-6
     return Latency(rate=rate, requests=int(report["requests"]), p50=round(lat["50th"] * ms, 3),
                    p90=round(lat["90th"] * ms, 3), p99=round(lat["99th"] * ms, 3), max=round(lat["max"] * ms, 3),
-                   errors=bad, statuses=statuses, throughput=round(float(report["throughput"]), 1))
+                   errors=bad, statuses=statuses, throughput=round(float(report["throughput"]), 1),
+                   generator_cpu_ms=round(cpu * 1000 / max(1, int(report["requests"])), 4))
 
 
 _WRK_POST = """-- unique transaction ids, so every POST is a new transfer

@@ -45,6 +45,7 @@ async def test_bench_api_reports_every_figure_and_cleans_up(base_settings: Setti
             r = runs[(endpoint, rate)]
             assert r["requests"] == rate and 0 < r["p50_ms"] <= r["p99_ms"], r
             assert r["errors"] >= 0 and sum(r["statuses"].values()) == rate, r
+            assert r["vegeta_cpu_ms_per_request"] > 0, r
             assert r["p99_to_floor"] > 0 and r["floor_p99_ms"] == runs[("floor /api/ping", rate)]["p99_ms"]
         assert result["max_rps"][endpoint] > 0, endpoint
         # a figure, never a speed: the highest rate within budget is one of the offered rates, or none
