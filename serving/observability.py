@@ -42,6 +42,7 @@ LIMITER_SKIPPED = Counter("ducats_api_rate_limit_skipped_total",
                           "Requests let through unchecked because Redis could not count them", ["scope"])
 PG_POOL = Gauge("ducats_api_pg_pool", "The read pool, per API process: size, available, waiting (psycopg_pool stats)",
                 ["stat"], multiprocess_mode="liveall")
+UNEXPECTED = Counter("ducats_api_unexpected_errors_total", "Requests answered 500, by exception type", ["type"])
 PUBLISHED = Counter("ducats_api_published_total", "Events published to the input topics", ["kind"])
 
 
