@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -83,30 +83,13 @@ class Resources(mode.Service):
         self.readiness.close()
 
 
-def _write(table: faust.types.TableT, partition: int, key: str, value: dict[str, Any]) -> Awaitable[Any]:
-    """Set ``key`` and send its changelog record to ``partition``; the send's future.
+def _write(table: faust.types.TableT, partition: int, key: str, value: dict[str, Any]) -> None:
+    """Set ``key`` and send its changelog record to ``partition``.
 
     Table.__setitem__ takes the partition from the current event, which a
     batch from take_events does not set; the actor's partition is the same one."""
     table.data[key] = value
-    return table.send_changelog(partition, key, value)
-
-
-async def changelog_durable(folds: Sequence[Folded]) -> None:
-    """Wait until Kafka has acknowledged every changelog record of the batch.
-
-    The batch's events are acked (and their offsets may be committed) only after
-    this. Faust flushes its producer before a commit, but its buffer's flush gives
-    up on any message that takes over 0.1 s to hand to aiokafka
-    (``ProducerBuffer.flush_atmost``), so on a stalled machine offsets were
-    committed for events whose table records were still queued, and a ``kill -9``
-    then lost them: the restarted worker counted 202 events fewer
-    (tests/e2e/test_metrics.py, a fresh-clone CI run). The sends were started
-    when the batch was folded, so this mostly overlaps the Redis and Postgres
-    writes."""
-    pending = [sent for f in folds for sent in f.sent]
-    if pending:
-        await asyncio.gather(*pending)
+    table.send_changelog(partition, key, value)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -118,7 +101,6 @@ class Folded:
     pm: m.PartitionMetrics
     edges: dict[str, Edge]
     fresh: int
-    sent: list[Awaitable[Any]]  # the changelog records' sends
 
 
 def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_table: faust.types.TableT,
@@ -134,11 +116,11 @@ def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_tabl
     new_edge_seqs = frozenset(edges[k].first_seq for k in changed)
     pm = m.PartitionMetrics.from_dict(metrics_table.data.get(f"p{partition}"))
     fresh = sum(m.apply(pm, e, treasury, new_edge_seqs) for e in events)
-    sent = [_write(edges_table, partition, key, edges[key].to_dict()) for key in changed]
+    for key in changed:
+        _write(edges_table, partition, key, edges[key].to_dict())
     if fresh:
-        sent.append(_write(metrics_table, partition, f"p{partition}", pm.to_dict()))
-    return Folded(partition=partition, events=events, pm=pm, edges={k: edges[k] for k in changed}, fresh=fresh,
-                  sent=sent)
+        _write(metrics_table, partition, f"p{partition}", pm.to_dict())
+    return Folded(partition=partition, events=events, pm=pm, edges={k: edges[k] for k in changed}, fresh=fresh)
 
 
 async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
@@ -247,10 +229,8 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             folds = [fold_partition(partition=p, events=events, metrics_table=metrics_table,
                                     edges_table=edges_table, treasury=settings.treasury_set)
                      for p, events in sorted(by_partition.items())]
-            # ... published until it succeeds, and its changelog records acknowledged: the
-            # batch is acked only after both.
+            # ... published until it succeeds: the batch is acked only after this returns.
             await res.health.ride_out("publish", lambda: publish_folds(res, folds))
-            await changelog_durable(folds)
             took = time.perf_counter() - started
             obs.METRICS_BATCH_SECONDS.observe(took)
             for f in folds:

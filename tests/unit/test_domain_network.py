@@ -2,15 +2,13 @@
 partition record, with plain dicts standing in for the Faust tables. No services."""
 from __future__ import annotations
 
-import asyncio
-
 from typing import Any, cast
 
 from faust.types import TableT
 
 from ducats.domain.metrics import PartitionMetrics, apply
 from ducats.domain.network import Edge, edge_key, fold_edges
-from streams.metrics import changelog_durable, fold_partition
+from streams.metrics import fold_partition
 
 TREASURY = frozenset({"treasury"})
 
@@ -110,9 +108,8 @@ class FakeTable:
         self.data: dict[str, Any] = {}
         self.sent: list[tuple[int, str, dict[str, Any]]] = []
 
-    def send_changelog(self, partition: int, key: str, value: dict[str, Any]) -> asyncio.Future[None]:
+    def send_changelog(self, partition: int, key: str, value: dict[str, Any]) -> None:
         self.sent.append((partition, key, value))
-        return asyncio.get_event_loop_policy().get_event_loop().create_future()
 
 
 def fold(partition: int, events: list[dict[str, Any]], metrics: FakeTable, edges: FakeTable) -> int:
@@ -138,19 +135,3 @@ def test_a_batch_counts_each_new_edge_once_and_writes_each_key_once() -> None:
     assert fold(2, first + second, metrics, edges) == 0   # the whole log redelivered
     assert metrics.data["p2"]["edges"] == 4 and metrics.data["p2"]["transfers"] == 6
     assert len(metrics.sent) + len(edges.sent) == sent   # and nothing written
-
-
-async def test_a_batch_is_done_only_when_its_changelog_records_are_acknowledged() -> None:
-    metrics, edges = FakeTable(), FakeTable()
-    folded = fold_partition(partition=1, events=[transfer(1, "a", "b", 1), transfer(2, "a", "c", 1)],
-                            treasury=TREASURY, metrics_table=cast(TableT, metrics), edges_table=cast(TableT, edges))
-    assert len(folded.sent) == 3  # two new edges and the partition's record
-    waiting = asyncio.ensure_future(changelog_durable([folded]))
-    await asyncio.sleep(0.05)
-    assert not waiting.done()  # Kafka has not acknowledged them yet
-    for sent in folded.sent[:-1]:
-        cast(asyncio.Future[None], sent).set_result(None)
-    await asyncio.sleep(0.01)
-    assert not waiting.done()
-    cast(asyncio.Future[None], folded.sent[-1]).set_result(None)
-    await asyncio.wait_for(waiting, 1)
