@@ -31,7 +31,9 @@ def build(n_ducats: int, per_batch: int, holders: int, seed: int) -> tuple[list[
     """Ducat ints of ``n_ducats`` in batches of ``per_batch``, their first holders, and the
     dense offset of each batch."""
     rng = random.Random(seed)
-    ids, owners, first = [], [], {}
+    ids: list[int] = []
+    owners: list[int] = []
+    first: dict[int, int] = {}
     for b in range(1, n_ducats // per_batch + 1):
         first[b] = len(ids)
         h = rng.randrange(holders)
