@@ -52,6 +52,15 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def post_mortem(self, lines: int = 30) -> str:
+        """How it ended, for an assertion message: the exit code and its log's last lines."""
+        code = None if self.proc is None else self.proc.poll()
+        try:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError as e:
+            tail = [f"(no log: {e})"]
+        return "\n".join([f"ducats {self.command} (exit code {code}), the end of {self.log_path}:", *tail])
+
     def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM and wait: Faust commits offsets and flushes on the way out."""
         return self._signal(signal.SIGTERM, timeout)

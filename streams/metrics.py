@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import faust
 import mode
@@ -81,6 +81,42 @@ class Resources(mode.Service):
         await self.pool.close()
         await self.redis.aclose()
         self.readiness.close()
+
+
+class VersionedTable(faust.Table):  # type: ignore[type-arg]
+    """A table whose values carry the ledger seq they are at (``version``), and whose
+    recovery keeps, per key, the value at the highest seq it has seen.
+
+    Faust's recovery applies changelog records over what the table holds, last one
+    wins. After a rebalance the memory store still holds this worker's own writes,
+    and those not yet in Kafka are newer than the changelog's last record for their
+    key: applied over them, the older record took the table back, and the events in
+    between were never counted (the consumer reads on from its committed offset).
+    Folding an event is idempotent per seq, so the highest seq is always right.
+    """
+
+    version: ClassVar[str]
+
+    def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
+        newest: dict[Any, Any] = {}
+        kept = []
+        for event in batch:
+            key, value = self._to_key(event.key), event.value
+            if isinstance(value, dict):
+                have = newest.get(key, self.data.get(key))
+                if have is not None and have[self.version] > value[self.version]:
+                    continue
+                newest[key] = value
+            kept.append(event)
+        super().apply_changelog_batch(kept)
+
+
+class MetricsTable(VersionedTable):
+    version = "seq"  # m.PartitionMetrics.seq
+
+
+class EdgesTable(VersionedTable):
+    version = "last_seq"  # Edge.last_seq
 
 
 def _write(table: faust.types.TableT, partition: int, key: str, value: dict[str, Any]) -> None:
@@ -210,8 +246,13 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
     accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
     # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
     schema: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
-    metrics_table = app.Table("partition-metrics", schema=schema, extra_topic_configs=CHANGELOG_CONFIG)
-    edges_table = app.Table("network-edges", schema=schema, extra_topic_configs=CHANGELOG_CONFIG)
+    # app.Table builds conf.Table; these are built the same way, with their own class.
+    metrics_table = MetricsTable(app, name="partition-metrics", beacon=app.tables.beacon, schema=schema,
+                                 extra_topic_configs=CHANGELOG_CONFIG)
+    edges_table = EdgesTable(app, name="network-edges", beacon=app.tables.beacon, schema=schema,
+                             extra_topic_configs=CHANGELOG_CONFIG)
+    app.tables.add(metrics_table)
+    app.tables.add(edges_table)
     publisher = SnapshotPublisher(
         settings=settings, res=res,
         metrics_topic=app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw"),

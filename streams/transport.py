@@ -28,13 +28,27 @@ before it restarts for the new assignment, and aiokafka refuses the seek
 (``ValueError: Offset must be a positive integer``), which crashed the worker in
 about one start in ten of two workers. Faust treats "no offset" as "from the
 start" everywhere else (-1 becomes 0); so does this transport.
+
+Last, it commits offsets only once the tables' changelog records are in Kafka
+(README, "Recovery and rebalancing"). Faust flushes its producer before each
+commit, but that flush gives up on its buffer when one record takes more than
+0.1 s to reach aiokafka, so on a stalled machine offsets were committed for
+events whose changelog records were still queued, and a ``kill -9`` then lost
+them: the restarted worker rebuilt its tables without those events and read on
+past them. This producer follows each record it is handed (``send_soon``, the
+tables' path) until the broker acknowledges it, and its flush waits for every
+record handed to it before the flush began. A record Kafka finally refuses
+(after ``producer_request_timeout``, 20 minutes of retries) fails the commit:
+the worker stops, and a restart rebuilds its tables from what Kafka holds.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types.tuples import FutureMessage
 
 FETCH_MAX_WAIT_MS = 50
 
@@ -60,5 +74,37 @@ class Consumer(faust_aiokafka.Consumer):
         await super()._add_gap(tp, offset_from, offset_to - 1)
 
 
+class ChangelogLost(RuntimeError):
+    """A table's changelog record that Kafka never acknowledged."""
+
+
+class Producer(faust_aiokafka.Producer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unacked: set[FutureMessage] = set()
+
+    def send_soon(self, fut: FutureMessage) -> None:
+        self.unacked.add(fut)
+        fut.add_done_callback(self._acked)
+        super().send_soon(fut)
+
+    def _acked(self, fut: Any) -> None:
+        self.unacked.discard(fut)
+
+    async def flush(self) -> None:
+        # Only the records handed over so far: under load new ones keep coming.
+        waiting = list(self.unacked)
+        await super().flush()
+        if waiting:
+            await asyncio.wait(waiting)
+        failed = [f for f in waiting if f.cancelled() or f.exception() is not None]
+        if failed:
+            m = failed[0].message
+            why = "cancelled" if failed[0].cancelled() else repr(failed[0].exception())
+            raise ChangelogLost(f"{len(failed)} changelog record(s) not written, the first to "
+                                f"{m.channel} partition {m.partition}: {why}")
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
+    Producer = Producer

@@ -27,7 +27,7 @@ def last_seq(s: Settings) -> int:
 async def wait_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while last_seq(s) < at_least:
-        assert proc.alive, "ledger exited on its own"
+        assert proc.alive, proc.post_mortem()
         assert time.monotonic() < deadline, f"ledger stuck at seq {last_seq(s)}"
         await asyncio.sleep(0.05)
 

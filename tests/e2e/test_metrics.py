@@ -54,7 +54,7 @@ async def wait_snapshot_at(s: Settings, seq: int, procs: list[WorkerProcess], ti
         snap = await snapshot(s)
         if snap and snap["position"]["seq"] == seq and snap["position"]["complete"]:
             return snap
-        assert all(p.alive for p in procs), "a worker died"
+        assert all(p.alive for p in procs), "a worker died:\n" + "\n".join(p.post_mortem() for p in procs if not p.alive)
         assert time.monotonic() < deadline, f"snapshot stuck at {snap and snap['position']}"
         await asyncio.sleep(0.2)
 

@@ -56,7 +56,8 @@ async def test_ledger_and_worker_ride_out_every_service_restart(stack: Stack, tm
             if name == "kafka":  # the test's own producer waits for every partition's leader
                 await step("topics ready", ensure_topics(s, pipeline_topics(s)))
             print(f"{time.monotonic() - started:6.1f} s  {how} {name}: done", flush=True)
-            assert ledger.alive and worker.alive, f"a process exited during the {how} of {name}"
+            dead = [p.post_mortem() for p in (ledger, worker) if not p.alive]
+            assert not dead, f"a process exited during the {how} of {name}:\n" + "\n".join(dead)
         await step("publish the rest", publish(s, s.topic_transactions, w.transfers[len(FAULTS) * chunk:]))
         await wait_caught_up(s, timeout=240)
         expected_seq = len(w.mints) + len(w.reference.accepted)

@@ -32,7 +32,7 @@ async def wait_supply(s: Settings, supply: int, events: int, worker: WorkerProce
             snap = orjson.loads(raw) if raw else {}
             if snap.get("supply") == supply and snap["position"]["events"] == events:
                 return snap  # type: ignore[no-any-return]
-            assert worker.alive, "the worker died"
+            assert worker.alive, worker.post_mortem()
             assert time.monotonic() < deadline, f"snapshot stuck at {snap.get('supply')}"
             await asyncio.sleep(0.1)
     finally:

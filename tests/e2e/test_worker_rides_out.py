@@ -167,7 +167,7 @@ async def wait_waited_then_ready(p: Pipeline, service: str, seen: int) -> int:
         waited = [i for i, e in enumerate(events) if e["event"] == "health.waiting" and service in e["reason"]]
         if waited and any(e["event"] == "health.ready" for e in events[waited[0]:]):
             return seen + len(events)
-        assert p.worker.alive, f"the worker exited: {p.worker.proc and p.worker.proc.returncode}"
+        assert p.worker.alive, p.worker.post_mortem()
         p.keep_ledger()
         assert time.monotonic() < deadline, f"no health.waiting ({service}) then health.ready: {events}"
         await asyncio.sleep(0.2)
@@ -208,7 +208,7 @@ async def final_snapshot(s: Settings, seq: int, p: Pipeline) -> dict[str, Any]:
             snap = orjson.loads(raw) if raw else None
             if snap and snap["position"]["seq"] == seq and snap["position"]["complete"]:
                 return snap  # type: ignore[no-any-return]
-            assert p.worker.alive, "the worker exited"
+            assert p.worker.alive, p.worker.post_mortem()
             assert time.monotonic() < deadline, f"snapshot stuck at {snap and snap['position']}"
             await asyncio.sleep(0.2)
     finally:
