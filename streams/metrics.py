@@ -1,10 +1,7 @@
 """Metric agents over the accepted log, and the snapshot publisher.
 
-The agent is thin. It reads the batches topic, where the ledger writes each
-batch's accepted events of a partition as one record (docs/throughput.md), so
-that Faust handles one record per batch instead of one per event. It takes
-several of those records at a time (``take_events``, acked only after they are
-processed), groups their events by source partition, folds each
+The agent is thin: it takes batches of accepted events (``take_events``, acked
+only after the batch is processed), splits them by source partition, folds each
 part into that partition's metrics record and its network edges (pure
 functions in ducats.domain), writes each changed table key once, to the
 changelog partition of its source partition, and hands the results to the
@@ -246,7 +243,7 @@ class SnapshotPublisher:
 
 
 def register(app: faust.App, settings: Settings, res: Resources) -> None:
-    accepted = app.topic(settings.topic_accepted_batches, value_serializer="raw", key_serializer="raw")
+    accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
     # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
     schema: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
     # app.Table builds conf.Table; these are built the same way, with their own class.
@@ -267,8 +264,8 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         async for batch in cast(faust.Stream[bytes], stream).take_events(settings.metrics_batch, within=0.05):
             started = time.perf_counter()
             by_partition: dict[int, list[dict[str, Any]]] = {}
-            for ev in batch:  # a record: one ledger batch's accepted events of its partition
-                by_partition.setdefault(ev.message.partition, []).extend(orjson.loads(ev.value))
+            for ev in batch:
+                by_partition.setdefault(ev.message.partition, []).append(orjson.loads(ev.value))
             # Folded once (the table writes and their changelog records happen here) ...
             folds = [fold_partition(partition=p, events=events, metrics_table=metrics_table,
                                     edges_table=edges_table, treasury=settings.treasury_set)
@@ -291,8 +288,7 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
 
     async def beat() -> None:
         await res.hot.refresh_threshold()
-        owned = sorted(tp.partition for tp in app.consumer.assignment()
-                       if tp.topic == settings.topic_accepted_batches)
+        owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted)
         await res.redis.set(RedisKeys.of(settings).worker(WORKER), orjson.dumps(
             {"worker": WORKER, "partitions": owned, "at": dt.datetime.now(dt.UTC).isoformat()}), ex=5)
 

@@ -9,11 +9,6 @@ and writes mints, transactions, ducat changes, memories, census deltas, outbox
 records, the new input offsets and the event-time watermark. Nothing is written
 per event; the only per-event work is decoding, dict updates and one evolve()
 per ducat moved.
-
-Every accepted event goes to the outbox twice: as its own record, to the
-partition the producer's partitioner would pick for its key, and inside the
-batch record of that partition (the batches topic, the worker's input: one
-record per batch and partition instead of one per event; docs/throughput.md).
 """
 from __future__ import annotations
 
@@ -27,7 +22,6 @@ import orjson
 import psycopg
 
 from ducats.connect import pg_connect, pg_errors
-from ducats.kafka import key_partition
 from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome
 from ducats.settings import Settings
 from schemas import codec
@@ -38,10 +32,7 @@ from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
 from sinks.postgres.ledger_input import InputRecord, event_time, mint_range, parse_ducat
 
-__all__ = ["BatchReport", "InputRecord", "LedgerSink", "batch_records"]
-
-# The most accepted-event bytes one batch record carries (the outbox producer sends up to 8 MiB).
-BATCH_RECORD_BYTES = 512 << 10
+__all__ = ["BatchReport", "InputRecord", "LedgerSink"]
 
 # jit=off: the batch statements are short, but their cost estimates grow with the
 # tables, and an LLVM compile of a few hundred ms would dwarf them. statement_timeout:
@@ -72,8 +63,7 @@ class BatchReport:
 class _Decoded:
     mints: list[tuple[InputRecord, MintBatch, dt.datetime]] = field(default_factory=list)
     transfers: list[tuple[InputRecord, Transfer, list[int], dt.datetime]] = field(default_factory=list)
-    outbox: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
-    accepted: dict[int, list[bytes]] = field(default_factory=dict)  # per partition, in seq order
+    outbox: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -91,23 +81,6 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-def batch_records(events: Sequence[bytes], limit: int = BATCH_RECORD_BYTES) -> list[bytes]:
-    """The batch records that carry ``events`` (accepted events' JSON, in seq order):
-    JSON arrays of at most ``limit`` bytes of events each (at least one event each)."""
-    out: list[bytes] = []
-    chunk: list[bytes] = []
-    size = 0
-    for e in events:
-        if chunk and size + len(e) > limit:
-            out.append(b"[" + b",".join(chunk) + b"]")
-            chunk, size = [], 0
-        chunk.append(e)
-        size += len(e) + 1
-    if chunk:
-        out.append(b"[" + b",".join(chunk) + b"]")
-    return out
-
-
 class LedgerSink:
     """The ledger's database side, on ONE connection: the single-writer lock, the offsets
     stored with the data, and :meth:`write_batch`. Its failures are the project's errors
@@ -122,9 +95,6 @@ class LedgerSink:
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.offsets: dict[tuple[str, int], int] = {}
         self.native = False
-        # The accepted topic's partition count, as Kafka has it (streams/ledger.py sets it at start).
-        self.accepted_partitions = settings.topic_partitions
-        self._partition_of: dict[bytes, int] = {}
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
         return pg_errors(self.settings.database_url, session=True)
@@ -229,22 +199,8 @@ class LedgerSink:
 
     def _dead_letter(self, out: _Decoded, rec: InputRecord, exc: InvalidEvent, report: BatchReport) -> None:
         letter = codec.dead_letter_for(rec.value, exc, topic=rec.topic, partition=rec.partition, offset=rec.offset)
-        out.outbox.append((self.settings.topic_dlq, rec.key, letter.to_json(), None))
+        out.outbox.append((self.settings.topic_dlq, rec.key, letter.to_json()))
         report.dead_letters += 1
-
-    def partition_of(self, key: bytes) -> int:
-        """The accepted partition of ``key``: what aiokafka's DefaultPartitioner picks."""
-        p = self._partition_of.get(key)
-        if p is None:
-            p = self._partition_of[key] = key_partition(key, self.accepted_partitions)
-            if len(self._partition_of) > 1_000_000:  # holders are many: keep the memory bounded
-                self._partition_of.clear()
-        return p
-
-    def _accept(self, out: _Decoded, key: bytes, value: bytes) -> None:
-        p = self.partition_of(key)
-        out.outbox.append((self.settings.topic_accepted, key, value, p))
-        out.accepted.setdefault(p, []).append(value)
 
     async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int,
                     watermark: dt.datetime | None) -> LedgerBatch:
@@ -279,8 +235,9 @@ class LedgerSink:
             outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
             if outcome is MintOutcome.APPLIED:
                 mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
-                self._accept(d, m.holder.encode(), MintAccepted.of(
-                    m, seq=seq, holder_balance=ledger.balances[m.holder], applied_at=applied_at).to_json())
+                d.outbox.append((s.topic_accepted, m.holder.encode(),
+                                 MintAccepted.of(m, seq=seq, holder_balance=ledger.balances[m.holder],
+                                                 applied_at=applied_at).to_json()))
                 report.mints += 1
             elif outcome is MintOutcome.CONFLICT:
                 detail = f"ducats of mint {m.mint_id} already exist"
@@ -298,22 +255,20 @@ class LedgerSink:
                 tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
                                 result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
                 move_rows.extend((i, result.seq, at, t.sender, t.receiver, t.transaction_id) for i in ids)
-                self._accept(d, t.sender.encode(), TransferAccepted.of(
+                d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted.of(
                     t, seq=result.seq, consciousness_impact=result.impact, from_balance=result.from_balance,
-                    to_balance=result.to_balance, applied_at=applied_at).to_json())
+                    to_balance=result.to_balance, applied_at=applied_at).to_json()))
                 report.accepted += 1
             else:
                 d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected.of(
                     t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
-                    rejected_at=applied_at).to_json(), None))
+                    rejected_at=applied_at).to_json()))
                 report.rejected += 1
         ledger.finish()
-        for p, events in sorted(d.accepted.items()):  # after the per-event records they carry
-            d.outbox.extend((s.topic_accepted_batches, None, r, p) for r in batch_records(events))
         await self._write(cur, _Rows(mint_rows, tx_rows, id_rows, move_rows, conflicts), ledger, d.outbox)
 
     async def _write(self, cur: psycopg.AsyncCursor[Any], rows: _Rows, ledger: LedgerBatch,
-                     outbox: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
+                     outbox: list[tuple[str, bytes | None, bytes]]) -> None:
         await q.insert_mints(cur, rows.mints)
         await q.record_mint_rejections(cur, rows.mint_conflicts)
         if rows.ids:
@@ -333,5 +288,5 @@ class LedgerSink:
         await cq.write_memories(cur, memories)
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
-            await q.copy_rows(cur, "COPY outbox (topic, key, value, partition) FROM STDIN", outbox)
+            await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)
 

@@ -190,7 +190,7 @@ async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
         ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
         process_factory: Callable[..., WorkerProcess]) -> None:
     s = ledger_settings
-    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="2")
+    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="200")
     await wait_worker_ready(s, worker)
     await run_workload(s, ledger_runner, transfers=30_000, seed=5)
     deadline = time.monotonic() + 120
@@ -205,7 +205,7 @@ async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
     await client.delete(s.redis_key("metrics", "partials"), s.redis_key("metrics", "partials", "seq"))
     await client.aclose()
 
-    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="2")
+    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="200")
     await wait_caught_up(s, timeout=300)
     totals = ledger_totals(s)
     snap = await wait_snapshot_at(s, totals["seq"], [worker])

@@ -40,7 +40,7 @@ async def test_ledger_and_worker_ride_out_every_service_restart(stack: Stack, tm
     await publish(s, s.topic_mints, [(b"k", m) for m in w.mints])
 
     env = s.to_env(DUCATS_LEDGER_METRICS_PORT="0", DUCATS_WORKER_METRICS_PORT="0",
-                   DUCATS_WORKER_WEB_PORT=str(free_port()), DUCATS_LEDGER_BATCH="100", DUCATS_METRICS_BATCH="2")
+                   DUCATS_WORKER_WEB_PORT=str(free_port()), DUCATS_LEDGER_BATCH="100", DUCATS_METRICS_BATCH="200")
     ledger = WorkerProcess(env=env, command="ledger", log_path=tmp_path / "ledger.log").start()
     worker = WorkerProcess(env=env, command="worker", log_path=tmp_path / "worker.log").start()
     try:
