@@ -124,6 +124,47 @@ def freshness(settings: Settings, rate: int, seconds: float, timeout: float, kee
     print(orjson.dumps(result).decode(), flush=True)
 
 
+@bench.command()
+@click.option("--rates", default="1000,2000,5000,10000,20000,40000", show_default=True,
+              help="Offered transfer rates, per second, tried in order.")
+@click.option("--seconds", type=click.FloatRange(1, 600), default=20.0, show_default=True, help="Per rate.")
+@click.option("--ducats", type=click.IntRange(1_000, 10_000_000), default=3_900_000, show_default=True,
+              help="Ducats minted before the sweep.")
+@click.option("--holders", type=click.IntRange(2, 1_000_000), default=3_900, show_default=True)
+@click.option("--ducats-per-transfer", type=click.IntRange(1, 10_000), default=5, show_default=True)
+@click.option("--profile", is_flag=True, help="Sample the ledger and the worker with py-spy during the last rate.")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=5400.0, show_default=True,
+              help="Seconds the whole run may take, minting and baselines included.")
+@KEEP
+@click.pass_obj
+def e2e(settings: Settings, rates: str, seconds: float, ducats: int, holders: int, ducats_per_transfer: int,
+        profile: bool, timeout: float, keep: bool) -> None:
+    """The whole pipeline (ledger and worker processes) under an open-loop load, rate
+    by rate: achieved rates, freshness p50/p99, lags, peak RSS, and the same-run raw
+    aiokafka produce -> consume latency; prints the highest sustainable rate."""
+    import orjson
+    from rich.console import Console
+
+    from bench.e2e import E2EParams, e2e_table, run_e2e
+    from bench.pyspy import profile_tables
+    from bench.report import Status
+
+    if ducats // holders < ducats_per_transfer:
+        raise click.BadParameter(f"{ducats:,} ducats over {holders:,} holders give fewer than "
+                                 f"{ducats_per_transfer} each", param_hint="--holders")
+    logs = settings.state_dir / "logs" / "bench-e2e"
+    logs.mkdir(parents=True, exist_ok=True)
+    params = E2EParams(rates=_rates(rates), seconds=seconds, ducats=ducats, holders=holders,
+                       per_transfer=ducats_per_transfer, profile=profile, timeout=timeout, keep=keep)
+    result = run_bounded(run_e2e(settings, params, Status(), logs), timeout)
+    console = Console(width=160)
+    console.print(e2e_table(result))
+    for r in result["rates"]:
+        for t in profile_tables(r.get("profiles", {})):
+            console.print(t)
+    print(orjson.dumps(result).decode(), flush=True)
+
+
 def _rates(text: str) -> tuple[int, ...]:
     try:
         rates = tuple(int(r) for r in text.split(",") if r.strip())

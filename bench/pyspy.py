@@ -101,7 +101,7 @@ async def finish(proc: asyncio.subprocess.Process, out: Path, timeout: float = 6
 def profile_tables(profiles: dict[str, dict[str, Any]]) -> list[Table]:
     tables = []
     for name, p in profiles.items():
-        t = Table(title=f"py-spy: {name} at {p['rate']:,}/s, {p['samples']:,} samples of the API workers")
+        t = Table(title=f"py-spy: {name} at {p['rate']:,}/s, {p['samples']:,} samples")
         t.add_column("self time by package")
         t.add_column("share", justify="right")
         t.add_column("self time by function")

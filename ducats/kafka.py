@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as ke
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ducats.errors import ConfigError, DucatsError, ServiceRefused, ServiceUnavailable
@@ -95,6 +96,12 @@ async def kafka_call(aw: Awaitable[T], *, bootstrap: str, timeout: float = CALL_
     """``aw`` bounded by ``timeout`` seconds, with its failures as the project's errors."""
     with kafka_errors(bootstrap):
         return await within(aw, timeout)
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the Kafka producer's default partitioner picks for ``key``
+    (murmur2, as aiokafka's DefaultPartitioner and the Java client do)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,8 @@ LEDGER_BATCH_SECONDS = Histogram("ducats_ledger_batch_seconds", "Time to apply a
 LEDGER_SEQ = Gauge("ducats_ledger_last_seq", "The ledger position: the last seq assigned")
 METRICS_EVENTS = Counter("ducats_metrics_events_total", "Accepted events folded by the metrics agent",
                          ["partition", "fresh"])
+METRICS_GAPS = Counter("ducats_metrics_gaps_total", "Batch records that followed one the worker never folded "
+                       "(schemas/batches.py); each makes it reread the partition", ["partition"])
 METRICS_BATCH_SECONDS = Histogram("ducats_metrics_batch_seconds", "Time to fold and publish one batch of accepted events",
                                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 SNAPSHOT_VERSION = Gauge("ducats_snapshot_version", "Version of the last snapshot this worker wrote")

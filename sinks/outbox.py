@@ -3,7 +3,8 @@
 The ledger sink writes every outgoing record (accepted, rejected, dead letter)
 into the ``outbox`` table in the same transaction as the data. This publisher
 sends them in id order inside Kafka transactions, each record carrying its
-outbox id in the ``outbox-id`` header, then deletes what it sent.
+outbox id in the ``outbox-id`` header, to the partition the row names (none:
+the producer's partitioner picks one by key), then deletes what it sent.
 
 Exactly once: a crash before the Kafka commit leaves an aborted transaction
 (invisible to read_committed readers) and the rows still in the outbox; a crash
@@ -89,7 +90,7 @@ class OutboxPublisher:
         sent = 0
         while True:
             with self._pg():
-                cur = await conn.execute("SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT %s",
+                cur = await conn.execute("SELECT id, topic, key, value, partition FROM outbox ORDER BY id LIMIT %s",
                                          [PUBLISH_BATCH])
                 rows = await cur.fetchall()
                 if not rows:
@@ -106,8 +107,8 @@ class OutboxPublisher:
         # broker never answers. A failed transaction is left to the next publisher's fence.
         await self.producer.begin_transaction()
         delivered = [await self.producer.send(topic, bytes(value), key=None if key is None else bytes(key),
-                                              headers=[(HEADER, str(oid).encode())])
-                     for oid, topic, key, value in rows]
+                                              partition=partition, headers=[(HEADER, str(oid).encode())])
+                     for oid, topic, key, value, partition in rows]
         # Every record must be acknowledged BEFORE the commit. aiokafka fails a batch that the
         # broker refuses for good (OutOfOrderSequenceNumber after a broker restart, seen in CI)
         # only through that batch's futures, and would still commit the rest of the transaction:

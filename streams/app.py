@@ -71,7 +71,8 @@ async def check_services(settings: Settings) -> None:
     async with await pg_connect(settings.database_url) as conn:
         with pg_errors(settings.database_url):  # a missing table: "fix: run `ducats migrate`"
             await conn.execute("SELECT 1 FROM ducats, metric_history, daily_metrics LIMIT 0")
-    await topic_partitions(settings, [settings.topic_accepted, settings.topic_metrics, settings.topic_metrics_daily])
+    await topic_partitions(settings, [settings.topic_accepted_batches, settings.topic_metrics,
+                                      settings.topic_metrics_daily])
 
 
 def run_worker(settings: Settings) -> None:

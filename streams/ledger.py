@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ducats import observability as obs
-from ducats.errors import DucatsError
+from ducats.errors import ConfigError, DucatsError
 from ducats.health import Readiness
 from ducats.kafka import REQUEST_TIMEOUT_MS, kafka_call, kafka_errors, topic_partitions, within
 from ducats.logs import get_logger
@@ -130,7 +130,8 @@ async def _start_kafka(settings: Settings, sink: LedgerSink, exits: contextlib.A
                        ) -> tuple[OutboxPublisher, AIOKafkaConsumer, list[TopicPartition]]:
     s = settings
     inputs = await topic_partitions(s, [s.topic_mints, s.topic_transactions])
-    outputs = await topic_partitions(s, [s.topic_accepted, s.topic_rejected, s.topic_dlq])
+    outputs = await topic_partitions(s, [s.topic_accepted, s.topic_accepted_batches, s.topic_rejected, s.topic_dlq])
+    sink.accepted_partitions = accepted_partitions(s, outputs)
     publisher = OutboxPublisher(settings=s, partitions=outputs)
     exits.push_async_callback(_quietly, publisher.stop)
     await publisher.start(sink.connection)
@@ -259,8 +260,19 @@ async def preflight(settings: Settings) -> None:
         await sink.load()
     finally:
         await sink.stop()
-    await topic_partitions(s, [s.topic_mints, s.topic_transactions, s.topic_accepted, s.topic_rejected,
-                               s.topic_dlq])
+    accepted_partitions(s, await topic_partitions(s, [s.topic_mints, s.topic_transactions, s.topic_accepted,
+                                                      s.topic_accepted_batches, s.topic_rejected, s.topic_dlq]))
+
+
+def accepted_partitions(s: Settings, tps: list[TopicPartition]) -> int:
+    """The accepted topic's partition count, which the batches topic must share: batch
+    record and per-event records of partition p go to partition p of each."""
+    counts = {t: sum(1 for tp in tps if tp.topic == t) for t in (s.topic_accepted, s.topic_accepted_batches)}
+    if counts[s.topic_accepted] != counts[s.topic_accepted_batches]:
+        raise ConfigError(f"{s.topic_accepted} has {counts[s.topic_accepted]} partitions but "
+                          f"{s.topic_accepted_batches} has {counts[s.topic_accepted_batches]}; they must match "
+                          f"(fix: delete the batches topic and run `ducats topics`)")
+    return counts[s.topic_accepted]
 
 
 def _observe(report: BatchReport, seconds: float) -> None:

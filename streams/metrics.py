@@ -1,11 +1,24 @@
 """Metric agents over the accepted log, and the snapshot publisher.
 
-The agent is thin: it takes batches of accepted events (``take_events``, acked
-only after the batch is processed), splits them by source partition, folds each
+The agent is thin. It reads the batches topic, where the ledger writes each
+batch's accepted events of a partition as one record (docs/throughput.md), so
+that Faust handles one record per batch instead of one per event. It takes
+several of those records at a time (``take_events``, acked only after they are
+processed), groups their events by source partition, folds each
 part into that partition's metrics record and its network edges (pure
 functions in ducats.domain), writes each changed table key once, to the
 changelog partition of its source partition, and hands the results to the
 Redis and Postgres sinks.
+
+Exactness does not rest on Faust's offsets. The records of a partition form a
+chain (schemas/batches.py), and a record is folded only if it continues what the
+partition's metrics record holds. One that follows a record never folded (Faust
+dropped it, a commit went past it, a table came back older: whatever the cause)
+is a gap: it is skipped, counted (``ducats_metrics_gaps_total``), and the partition
+is reread from the record after the last one folded. That position is kept in the
+metrics record itself (``offset``), in the same changelog record as the counts, and
+after every table recovery the worker reads on from there, not from the group's
+committed offset (streams/transport.py, ``stream_positions``).
 """
 from __future__ import annotations
 
@@ -13,13 +26,15 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 import faust
 import mode
 import orjson
 import redis.asyncio as aioredis
+from aiokafka.errors import KafkaError
+from faust.types import TP
 from psycopg_pool import AsyncConnectionPool
 
 from ducats import observability as obs
@@ -32,6 +47,7 @@ from ducats.logs import get_logger
 from ducats.settings import Settings
 from reads import snapshot as reads
 from reads.census import census
+from schemas import batches
 from schemas.ducat_id import ducat_ints
 from sinks.postgres import metrics as pg
 from sinks.redis.hot_cache import HotCache
@@ -41,6 +57,7 @@ from streams.outages import WorkerHealth
 log = get_logger(__name__)
 POOL_TIMEOUT = 2.0  # seconds a query waits for a pooled connection
 HEAL_WAIT = 10.0  # seconds the snapshot waits for partials lost in a Redis restart
+REREAD_EVERY = 2.0  # seconds before a partition still in a gap is sought back again
 # The tables' changelogs are compacted, but Kafka compacts only closed segments, and a
 # segment closes after 7 days or 256 MB by default: a restarted worker (memory store)
 # read back every record its tables ever wrote, and took longer the longer it had run.
@@ -139,9 +156,10 @@ class Folded:
     fresh: int
 
 
-def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_table: faust.types.TableT,
+def fold_partition(*, partition: int, events: list[dict[str, Any]], offset: int, metrics_table: faust.types.TableT,
                    edges_table: faust.types.TableT, treasury: frozenset[str]) -> Folded:
-    """Fold one partition's events into its record and edges; write each changed key once."""
+    """Fold one partition's events (of its batch records up to ``offset``) into its record
+    and edges; write each changed key once."""
     edges: dict[str, Edge] = {}
     for e in events:
         if "transactionId" in e:
@@ -155,8 +173,71 @@ def fold_partition(*, partition: int, events: list[dict[str, Any]], metrics_tabl
     for key in changed:
         _write(edges_table, partition, key, edges[key].to_dict())
     if fresh:
+        pm.offset = max(pm.offset, offset)
         _write(metrics_table, partition, f"p{partition}", pm.to_dict())
     return Folded(partition=partition, events=events, pm=pm, edges={k: edges[k] for k in changed}, fresh=fresh)
+
+
+@dataclass(slots=True)
+class Part:
+    """The events of one partition's records in a batch that continue its chain."""
+
+    folded: int                                   # the seq the partition is folded up to, these included
+    events: list[dict[str, Any]] = field(default_factory=list)
+    offset: int = -1                              # of the last of those records
+
+
+class ChainReader:
+    """Sorts a batch of records into what continues each partition's chain and what
+    follows a gap, and rereads a partition in a gap from after its last folded record."""
+
+    def __init__(self, *, app: faust.App, topic: str, metrics_table: faust.types.TableT) -> None:
+        self.app, self.topic, self.metrics_table = app, topic, metrics_table
+        self.rereads: dict[int, tuple[int, float]] = {}  # partition -> (offset sought, when)
+
+    def folded(self, partition: int) -> dict[str, Any]:
+        return cast(dict[str, Any], self.metrics_table.data.get(f"p{partition}") or {})
+
+    def sort(self, batch: Sequence[faust.types.EventT]) -> tuple[dict[int, Part], dict[int, int]]:
+        """The parts to fold, and per partition in a gap the offset of its first record there."""
+        parts: dict[int, Part] = {}
+        gaps: dict[int, int] = {}
+        for ev in batch:
+            p, offset = ev.message.partition, ev.message.offset
+            record = batches.decode(ev.value)
+            part = parts.get(p) or parts.setdefault(p, Part(folded=int(self.folded(p).get("seq", 0))))
+            link = record.link(part.folded)
+            if link is batches.Link.NEXT:
+                part.events.extend(record.events)
+                part.folded, part.offset = record.last, offset
+            elif link is batches.Link.GAP:
+                gaps.setdefault(p, offset)
+                obs.METRICS_GAPS.labels(str(p)).inc()
+        return {p: part for p, part in parts.items() if part.events}, gaps
+
+    def position(self, partition: int) -> int | None:
+        """Where to read ``partition`` on: after its last folded record (None: not known)."""
+        offset = int(self.folded(partition).get("offset", -1))
+        return offset + 1 if offset >= 0 else None
+
+    def positions(self, assigned: Iterable[Any]) -> dict[Any, int]:
+        """The read position of each assigned partition of the topic that has one."""
+        out = {tp: self.position(tp.partition) for tp in assigned if tp.topic == self.topic}
+        return {tp: offset for tp, offset in out.items() if offset is not None}
+
+    async def reread(self, gaps: dict[int, int], now: float) -> None:
+        for p, at in sorted(gaps.items()):
+            target = self.position(p) or 0
+            sought = self.rereads.get(p)
+            if sought is not None and sought[0] == target and now - sought[1] < REREAD_EVERY:
+                continue  # already sought there: the records in flight before the seek still come
+            log.warning("metrics.gap", partition=p, record_offset=at, reread_from=target,
+                        folded_seq=int(self.folded(p).get("seq", 0)))
+            self.rereads[p] = (target, now)
+            try:
+                await self.app.consumer.seek_wait({TP(self.topic, p): target})
+            except (KafkaError, TimeoutError) as exc:  # revoked meanwhile: its next owner reads on from the table
+                log.warning("metrics.reread_failed", partition=p, error=repr(exc))
 
 
 async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
@@ -243,7 +324,7 @@ class SnapshotPublisher:
 
 
 def register(app: faust.App, settings: Settings, res: Resources) -> None:
-    accepted = app.topic(settings.topic_accepted, value_serializer="raw", key_serializer="raw")
+    accepted = app.topic(settings.topic_accepted_batches, value_serializer="raw", key_serializer="raw")
     # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
     schema: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
     # app.Table builds conf.Table; these are built the same way, with their own class.
@@ -258,27 +339,32 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         metrics_topic=app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw"),
         daily_topic=app.topic(settings.topic_metrics_daily, key_serializer="raw", value_serializer="raw"))
 
+    reader = ChainReader(app=app, topic=settings.topic_accepted_batches, metrics_table=metrics_table)
+    # After every table recovery the consumer reads on from here (streams/transport.py).
+    app.stream_positions = reader.positions  # type: ignore[attr-defined]
+
     @app.agent(accepted)
     async def fold_accepted(stream: faust.StreamT[bytes]) -> None:
         # take_events is on the Stream class, not on the StreamT protocol.
         async for batch in cast(faust.Stream[bytes], stream).take_events(settings.metrics_batch, within=0.05):
             started = time.perf_counter()
-            by_partition: dict[int, list[dict[str, Any]]] = {}
-            for ev in batch:
-                by_partition.setdefault(ev.message.partition, []).append(orjson.loads(ev.value))
+            parts, gaps = reader.sort(batch)  # a record: one ledger batch's accepted events of its partition
             # Folded once (the table writes and their changelog records happen here) ...
-            folds = [fold_partition(partition=p, events=events, metrics_table=metrics_table,
+            folds = [fold_partition(partition=p, events=part.events, offset=part.offset, metrics_table=metrics_table,
                                     edges_table=edges_table, treasury=settings.treasury_set)
-                     for p, events in sorted(by_partition.items())]
+                     for p, part in sorted(parts.items())]
             # ... published until it succeeds: the batch is acked only after this returns.
-            await res.health.ride_out("publish", lambda: publish_folds(res, folds))
+            if folds:
+                await res.health.ride_out("publish", lambda: publish_folds(res, folds))
+            if gaps:
+                await reader.reread(gaps, time.monotonic())
             took = time.perf_counter() - started
             obs.METRICS_BATCH_SECONDS.observe(took)
             for f in folds:
                 obs.METRICS_EVENTS.labels(str(f.partition), "yes").inc(f.fresh)
                 obs.METRICS_EVENTS.labels(str(f.partition), "no").inc(len(f.events) - f.fresh)
             log.info("metrics.batch", events=len(batch), fresh=sum(f.fresh for f in folds),
-                     partitions=len(folds), ms=round(took * 1000, 1))
+                     partitions=len(folds), gaps=len(gaps), ms=round(took * 1000, 1))
 
     # The timers try once per tick; an outage makes them skip (with backoff), never crash.
     @app.timer(0.1, on_leader=True)
@@ -288,7 +374,8 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
 
     async def beat() -> None:
         await res.hot.refresh_threshold()
-        owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted)
+        owned = sorted(tp.partition for tp in app.consumer.assignment()
+                       if tp.topic == settings.topic_accepted_batches)
         await res.redis.set(RedisKeys.of(settings).worker(WORKER), orjson.dumps(
             {"worker": WORKER, "partitions": owned, "at": dt.datetime.now(dt.UTC).isoformat()}), ex=5)
 

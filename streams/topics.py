@@ -5,10 +5,17 @@
 | <p>.mints                      | DUCATS_TOPIC_PARTITIONS | batch id  | delete, 7 days      |
 | <p>.transactions               | DUCATS_LEDGER_PARTITIONS (1) | from | delete, 7 days      |
 | <p>.transactions.accepted      | DUCATS_TOPIC_PARTITIONS | from (mints: holder) | delete, forever: the accepted log |
+| <p>.transactions.accepted.batches | DUCATS_TOPIC_PARTITIONS | none: the partition is the accepted events' | delete, forever: the worker's input |
 | <p>.transactions.rejected      | DUCATS_TOPIC_PARTITIONS | from      | delete, 30 days     |
 | <p>.dlq                        | 1                   | original key | delete, 30 days     |
 | <p>.metrics                    | 1                   | "snapshot"   | compact             |
 | <p>.metrics.daily              | 1                   | date         | compact             |
+
+The batches topic carries the accepted log a second time, for the worker: one
+record per ledger batch and accepted partition, holding that partition's
+accepted events of the batch (a JSON array, in seq order). Record ``i`` of it
+and the per-event records it holds are in the same partition number and the
+same Kafka transaction (docs/throughput.md).
 
 The transactions topic has one partition by default so that the ledger sees
 one total order: with more, a holder's own transfers stay in order (key =
@@ -36,6 +43,7 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(name=settings.topic_mints, partitions=n, config=_delete(7)),
         TopicSpec(name=settings.topic_transactions, partitions=settings.ledger_partitions, config=_delete(7)),
         TopicSpec(name=settings.topic_accepted, partitions=n, config=_delete(None, OUTPUT_MAX_BYTES)),
+        TopicSpec(name=settings.topic_accepted_batches, partitions=n, config=_delete(None, OUTPUT_MAX_BYTES)),
         TopicSpec(name=settings.topic_rejected, partitions=n, config=_delete(30, OUTPUT_MAX_BYTES)),
         TopicSpec(name=settings.topic_dlq, partitions=1, config=_delete(30, OUTPUT_MAX_BYTES)),
         TopicSpec(name=settings.topic_metrics, partitions=1,

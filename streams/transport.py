@@ -42,6 +42,13 @@ commits in ``__consumer_offsets`` (the partition's offset never got past 1).
 Such partitions are now sought to their start, which is what
 ``consumer_auto_offset_reset="earliest"`` means.
 
+After every table recovery it reads each stream partition on from the position
+the app keeps with its state (``app.stream_positions``, set by streams/metrics.py:
+after the last batch record the partition's metrics record folded), not from the
+group's committed offset. A commit can run ahead of the tables (Faust's
+``_new_offset`` lets one unacked offset through after the committed one) or
+behind them; the state's own position is the one that is exact.
+
 Last, it commits offsets only once the tables' changelog records are in Kafka
 (README, "Recovery and rebalancing"). Faust flushes its producer before each
 commit, but that flush gives up on its buffer when one record takes more than
@@ -91,6 +98,16 @@ async def seek_to_committed(consumer: Any, *, skip: Set[str] = frozenset()) -> M
 class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # Then where the app's state says each partition was folded up to (see the module doc).
+        positions = getattr(self.app, "stream_positions", None)
+        wanted = positions(self.assignment()) if positions is not None else {}
+        if wanted:
+            self.log.info("Seek stream partitions to the tables' positions: %r",
+                          {f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(wanted.items())})
+            await self.seek_wait(wanted)
 
     async def seek_wait(self, partitions: Mapping[Any, int | None]) -> None:
         # An offset not known yet means the start of the partition (see the module doc).

@@ -48,6 +48,7 @@ class PartitionMetrics:
     late: int = 0           # transfers older than every kept window
     edges: int = 0          # distinct holder-to-holder edges
     watermark: int = 0      # latest event time seen, epoch seconds
+    offset: int = -1        # Kafka offset of the last batch record folded: where a worker reads on
     windows: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in WINDOWS})
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,7 +59,14 @@ class PartitionMetrics:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> PartitionMetrics:
-        return cls() if not d else cls(**d)
+        # The windows are copied: ``d`` may be a table's value whose changelog record
+        # is still queued, and folding into it would change that record after the fact.
+        if not d:
+            return cls()
+        fields = dict(d)
+        if "windows" in fields:
+            fields["windows"] = {k: dict(v) for k, v in fields["windows"].items()}
+        return cls(**fields)
 
     @classmethod
     def from_json(cls, raw: bytes | None) -> PartitionMetrics:

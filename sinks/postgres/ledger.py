@@ -9,6 +9,14 @@ and writes mints, transactions, ducat changes, memories, census deltas, outbox
 records, the new input offsets and the event-time watermark. Nothing is written
 per event; the only per-event work is decoding, dict updates and one evolve()
 per ducat moved.
+
+Every accepted event goes to the outbox twice: as its own record, to the
+partition the producer's partitioner would pick for its key, and inside the
+batch record of that partition (the batches topic, the worker's input: one
+record per batch and partition instead of one per event; docs/throughput.md).
+The batch records of a partition form a chain (schemas/batches.py): each names
+the seq the one before it ended at. The chain's heads are written with the batch
+(``accepted_chain``), so a restarted ledger or its standby continues it.
 """
 from __future__ import annotations
 
@@ -23,11 +31,20 @@ import psycopg
 
 from ducats.connect import pg_connect, pg_errors
 from ducats.domain.ledger import Accepted, LedgerBatch, MintOutcome
+from ducats.kafka import key_partition
 from ducats.settings import Settings
 from schemas import codec
+from schemas.batches import Chain
 from schemas.ducat_id import ducat_str
 from schemas.errors import InvalidEvent
-from schemas.models import DeadLetterReason, MintAccepted, MintBatch, Transfer, TransferAccepted, TransferRejected
+from schemas.models import (
+    DeadLetterReason,
+    MintAccepted,
+    MintBatch,
+    Transfer,
+    TransferAccepted,
+    TransferRejected,
+)
 from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
 from sinks.postgres.ledger_input import InputRecord, event_time, mint_range, parse_ducat
@@ -63,7 +80,8 @@ class BatchReport:
 class _Decoded:
     mints: list[tuple[InputRecord, MintBatch, dt.datetime]] = field(default_factory=list)
     transfers: list[tuple[InputRecord, Transfer, list[int], dt.datetime]] = field(default_factory=list)
-    outbox: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    outbox: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
+    accepted: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)  # per partition: (seq, JSON), in seq order
 
 
 @dataclass(slots=True)
@@ -94,7 +112,11 @@ class LedgerSink:
         self.settings = settings
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.offsets: dict[tuple[str, int], int] = {}
+        self.chain = Chain()  # of the batches topic, as committed with the data
         self.native = False
+        # The accepted topic's partition count, as Kafka has it (streams/ledger.py sets it at start).
+        self.accepted_partitions = settings.topic_partitions
+        self._partition_of: dict[bytes, int] = {}
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
         return pg_errors(self.settings.database_url, session=True)
@@ -134,6 +156,10 @@ class LedgerSink:
             self.native = row is not None and row[0] == "native"
             await self.connection.commit()
         self.offsets = await self.load_offsets()
+        with self._errors():
+            cur = await self.connection.execute("SELECT partition, last_seq FROM accepted_chain")
+            self.chain = Chain({p: seq for p, seq in await cur.fetchall()})
+            await self.connection.commit()
 
     async def ping(self) -> None:
         """One round trip: an idle leader notices a lost connection (and so a lost lock)."""
@@ -171,15 +197,16 @@ class LedgerSink:
         offsets = {**self.offsets}
         for r in fresh:
             offsets[(r.topic, r.partition)] = max(offsets.get((r.topic, r.partition), 0), r.offset + 1)
+        chain = Chain(self.chain.heads)  # becomes self.chain once the batch is committed
         with self._errors():
             async with self.conn.transaction(), self.conn.cursor() as cur:
                 await cur.execute("SELECT last_seq, watermark FROM ledger_state FOR UPDATE")
                 last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
                 ledger = await self._load(cur, decoded, last_seq, watermark)
-                await self._apply_and_write(cur, decoded, ledger, report)
+                await self._apply_and_write(cur, decoded, ledger, report, chain)
                 await cq.cool_and_count(cur, census=ledger.census, previous=watermark, watermark=ledger.watermark)
                 await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
-        self.offsets = offsets
+        self.offsets, self.chain = offsets, chain
         report.last_seq = ledger.last_seq
         return report
 
@@ -199,8 +226,22 @@ class LedgerSink:
 
     def _dead_letter(self, out: _Decoded, rec: InputRecord, exc: InvalidEvent, report: BatchReport) -> None:
         letter = codec.dead_letter_for(rec.value, exc, topic=rec.topic, partition=rec.partition, offset=rec.offset)
-        out.outbox.append((self.settings.topic_dlq, rec.key, letter.to_json()))
+        out.outbox.append((self.settings.topic_dlq, rec.key, letter.to_json(), None))
         report.dead_letters += 1
+
+    def partition_of(self, key: bytes) -> int:
+        """The accepted partition of ``key``: what aiokafka's DefaultPartitioner picks."""
+        p = self._partition_of.get(key)
+        if p is None:
+            p = self._partition_of[key] = key_partition(key, self.accepted_partitions)
+            if len(self._partition_of) > 1_000_000:  # holders are many: keep the memory bounded
+                self._partition_of.clear()
+        return p
+
+    def _accept(self, out: _Decoded, key: bytes, seq: int, value: bytes) -> None:
+        p = self.partition_of(key)
+        out.outbox.append((self.settings.topic_accepted, key, value, p))
+        out.accepted.setdefault(p, []).append((seq, value))
 
     async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int,
                     watermark: dt.datetime | None) -> LedgerBatch:
@@ -223,7 +264,7 @@ class LedgerSink:
         )
 
     async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
-                               report: BatchReport) -> None:
+                               report: BatchReport, chain: Chain) -> None:
         s, applied_at = self.settings, now_iso()
         mint_rows: list[Any] = []
         tx_rows: list[Any] = []
@@ -235,9 +276,8 @@ class LedgerSink:
             outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
             if outcome is MintOutcome.APPLIED:
                 mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
-                d.outbox.append((s.topic_accepted, m.holder.encode(),
-                                 MintAccepted.of(m, seq=seq, holder_balance=ledger.balances[m.holder],
-                                                 applied_at=applied_at).to_json()))
+                self._accept(d, m.holder.encode(), seq, MintAccepted.of(
+                    m, seq=seq, holder_balance=ledger.balances[m.holder], applied_at=applied_at).to_json())
                 report.mints += 1
             elif outcome is MintOutcome.CONFLICT:
                 detail = f"ducats of mint {m.mint_id} already exist"
@@ -255,20 +295,23 @@ class LedgerSink:
                 tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
                                 result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
                 move_rows.extend((i, result.seq, at, t.sender, t.receiver, t.transaction_id) for i in ids)
-                d.outbox.append((s.topic_accepted, t.sender.encode(), TransferAccepted.of(
+                self._accept(d, t.sender.encode(), result.seq, TransferAccepted.of(
                     t, seq=result.seq, consciousness_impact=result.impact, from_balance=result.from_balance,
-                    to_balance=result.to_balance, applied_at=applied_at).to_json()))
+                    to_balance=result.to_balance, applied_at=applied_at).to_json())
                 report.accepted += 1
             else:
                 d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected.of(
                     t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
-                    rejected_at=applied_at).to_json()))
+                    rejected_at=applied_at).to_json(), None))
                 report.rejected += 1
         ledger.finish()
+        for p, events in sorted(d.accepted.items()):  # after the per-event records they carry
+            d.outbox.extend((s.topic_accepted_batches, None, r, p) for r in chain.records(p, events))
+        await q.save_chain(cur, {p: chain.heads[p] for p in d.accepted})
         await self._write(cur, _Rows(mint_rows, tx_rows, id_rows, move_rows, conflicts), ledger, d.outbox)
 
     async def _write(self, cur: psycopg.AsyncCursor[Any], rows: _Rows, ledger: LedgerBatch,
-                     outbox: list[tuple[str, bytes | None, bytes]]) -> None:
+                     outbox: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
         await q.insert_mints(cur, rows.mints)
         await q.record_mint_rejections(cur, rows.mint_conflicts)
         if rows.ids:
@@ -288,5 +331,5 @@ class LedgerSink:
         await cq.write_memories(cur, memories)
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
-            await q.copy_rows(cur, "COPY outbox (topic, key, value) FROM STDIN", outbox)
+            await q.copy_rows(cur, "COPY outbox (topic, key, value, partition) FROM STDIN", outbox)
 

@@ -167,6 +167,16 @@ async def save_position(cur: AsyncCursor[Any], *, last_seq: int, offsets: dict[t
             [[k[0] for k in keys], [k[1] for k in keys], [offsets[k] for k in keys]])
 
 
+async def save_chain(cur: AsyncCursor[Any], heads: dict[int, int]) -> None:
+    """The new head (last seq) of each batches-topic partition this batch wrote to."""
+    if heads:
+        await cur.execute(
+            """INSERT INTO accepted_chain (partition, last_seq)
+               SELECT * FROM unnest(%s::int[], %s::bigint[])
+               ON CONFLICT (partition) DO UPDATE SET last_seq = excluded.last_seq""",
+            [list(heads), list(heads.values())])
+
+
 async def ensure_month_partitions(cur: AsyncCursor[Any], timestamps: Sequence[str]) -> None:
     """Native storage: the monthly partitions for these timestamps (and their
     neighbours, so a time zone offset never crosses into a missing month)."""

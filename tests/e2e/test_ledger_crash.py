@@ -8,11 +8,13 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import psycopg
 
 from ducats.procs import WorkerProcess
+from schemas import batches
 from ducats.settings import Settings
 from tests.fixtures.consciousness import census, counted, snapshot, twin
 from tests.fixtures.ledger import publish, read_all, wait_caught_up
@@ -30,6 +32,23 @@ async def wait_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: flo
         assert proc.alive, proc.post_mortem()
         assert time.monotonic() < deadline, f"ledger stuck at seq {last_seq(s)}"
         await asyncio.sleep(0.05)
+
+
+def check_chains(batch_records: list[Any], accepted: list[Any]) -> None:
+    """Per partition, the batch records chain without a break across the ledger's
+    restarts (each ``prev`` is the seq the record before ended at: accepted_chain),
+    and carry that partition's accepted events, each once, in seq order."""
+    by_partition: dict[int, list[int]] = {}
+    for r in accepted:
+        by_partition.setdefault(r.partition, []).append(orjson.loads(r.value)["seq"])
+    chained: dict[int, list[int]] = {}
+    heads: dict[int, int] = {}
+    for r in batch_records:
+        record = batches.decode(r.value)
+        assert record.prev == heads.get(r.partition, 0), f"partition {r.partition} offset {r.offset}"
+        heads[r.partition] = record.last
+        chained.setdefault(r.partition, []).extend(e["seq"] for e in record.events)
+    assert chained == {p: sorted(seqs) for p, seqs in by_partition.items()}
 
 
 async def test_kill_9_mid_workload_loses_and_doubles_nothing(
@@ -64,6 +83,7 @@ async def test_kill_9_mid_workload_loses_and_doubles_nothing(
     assert sorted(a["seq"] for a in accepted) == list(range(1, expected_seq + 1))
     rejected = [orjson.loads(r.value) for r in await read_all(s, s.topic_rejected)]
     assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(w.reference.rejected)
+    check_chains(await read_all(s, s.topic_accepted_batches), await read_all(s, s.topic_accepted))
 
     with psycopg.connect(s.database_url) as conn:
         assert census(conn) == counted(conn)

@@ -15,9 +15,12 @@ import orjson
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from ducats.domain.metrics import KEEP, WINDOWS
-from ducats.procs import WorkerProcess, post_mortems
+from ducats.kafka import end_offsets
+from ducats.procs import WorkerProcess
 from ducats.settings import Settings
 from tests.fixtures.ledger import publish, read_all, wait_caught_up, wait_worker_ready
 from tests.reference import make_workload
@@ -54,7 +57,7 @@ async def wait_snapshot_at(s: Settings, seq: int, procs: list[WorkerProcess], ti
         snap = await snapshot(s)
         if snap and snap["position"]["seq"] == seq and snap["position"]["complete"]:
             return snap
-        assert all(p.alive for p in procs), "a worker died:\n" + post_mortems(procs)
+        assert all(p.alive for p in procs), "a worker died:\n" + "\n".join(p.post_mortem() for p in procs if not p.alive)
         assert time.monotonic() < deadline, f"snapshot stuck at {snap and snap['position']}"
         await asyncio.sleep(0.2)
 
@@ -190,7 +193,7 @@ async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
         ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
         process_factory: Callable[..., WorkerProcess]) -> None:
     s = ledger_settings
-    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="200")
+    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="2")
     await wait_worker_ready(s, worker)
     await run_workload(s, ledger_runner, transfers=30_000, seed=5)
     deadline = time.monotonic() + 120
@@ -205,7 +208,7 @@ async def test_kill_9_a_worker_mid_run_counts_nothing_twice(
     await client.delete(s.redis_key("metrics", "partials"), s.redis_key("metrics", "partials", "seq"))
     await client.aclose()
 
-    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="200")
+    worker = process_factory("worker", s, DUCATS_METRICS_BATCH="2")
     await wait_caught_up(s, timeout=300)
     totals = ledger_totals(s)
     snap = await wait_snapshot_at(s, totals["seq"], [worker])
@@ -264,3 +267,60 @@ async def test_snapshot_and_metric_topic_read_with_redis_cli_and_kcat(
     daily = subprocess.run(["kcat", "-b", s.kafka_bootstrap, "-C", "-t", s.topic_metrics_daily, "-e", "-q",
                             "-f", "%k\\n"], capture_output=True, timeout=60, check=True, text=True)
     assert "2026-11-26" in daily.stdout.split()
+
+
+async def commit_to_end(s: Settings, topic: str) -> dict[int, int]:
+    """Commit the workers' group to the end of ``topic`` from outside, once the group is
+    empty: a commit that ran past records nobody folded. Returns the offsets committed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # a stopped static member stays in the group until its session times out
+            described = await admin.describe_consumer_groups([s.app_id])
+            if described[0].groups[0][2] == "Empty":
+                break
+            assert time.monotonic() < deadline, f"group {s.app_id} never emptied: {described}"
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    ends = {TopicPartition(t, p): o for (t, p), o in (await end_offsets(s, [topic])).items()}
+    tps = sorted(ends)
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.commit({tp: ends[tp] for tp in tps})
+    finally:
+        await consumer.stop()
+    return {tp.partition: ends[tp] for tp in tps}
+
+
+async def test_a_restarted_worker_reads_on_from_its_tables_not_from_a_commit_that_ran_ahead(
+        ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
+        process_factory: Callable[..., WorkerProcess]) -> None:
+    """The group's committed offsets can pass records the tables never folded (a Faust
+    commit past an unacked offset, a table that came back older). The worker reads on
+    from the position its metrics records keep (streams/transport.py), so it still
+    folds them: here the whole second half of the log, committed past while it was down."""
+    s = ledger_settings
+    w = make_workload(seed=9, batches=10, batch_size=1000, transfers=6_000, clock=clock)
+    worker = process_factory("worker", s)
+    await wait_worker_ready(s, worker)
+    await publish(s, s.topic_mints, [(b"k", x) for x in w.mints])
+    await ledger_runner(s)
+    await publish(s, s.topic_transactions, w.transfers[:3_000])
+    await wait_caught_up(s)
+    await wait_snapshot_at(s, ledger_totals(s)["seq"], [worker])
+    assert worker.stop() == 0
+
+    await publish(s, s.topic_transactions, w.transfers[3_000:])
+    await wait_caught_up(s)
+    committed = await commit_to_end(s, s.topic_accepted_batches)
+    assert sum(committed.values()) > 0
+
+    worker = process_factory("worker", s)
+    totals = ledger_totals(s)
+    snap = await wait_snapshot_at(s, totals["seq"], [worker], timeout=120)
+    await check(s, snap, totals)
+    assert "Seek stream partitions to the tables' positions" in worker.log_path.read_text()

@@ -20,7 +20,7 @@ import orjson
 import psycopg
 
 from ducats.kafka import ensure_topics
-from ducats.procs import WorkerProcess, free_port, post_mortems
+from ducats.procs import WorkerProcess, free_port
 from sinks.postgres.migrate import migrate
 from streams.topics import pipeline_topics
 from tests.e2e.test_metrics import clock, ledger_totals, wait_snapshot_at
@@ -40,7 +40,7 @@ async def test_ledger_and_worker_ride_out_every_service_restart(stack: Stack, tm
     await publish(s, s.topic_mints, [(b"k", m) for m in w.mints])
 
     env = s.to_env(DUCATS_LEDGER_METRICS_PORT="0", DUCATS_WORKER_METRICS_PORT="0",
-                   DUCATS_WORKER_WEB_PORT=str(free_port()), DUCATS_LEDGER_BATCH="100", DUCATS_METRICS_BATCH="200")
+                   DUCATS_WORKER_WEB_PORT=str(free_port()), DUCATS_LEDGER_BATCH="100", DUCATS_METRICS_BATCH="2")
     ledger = WorkerProcess(env=env, command="ledger", log_path=tmp_path / "ledger.log").start()
     worker = WorkerProcess(env=env, command="worker", log_path=tmp_path / "worker.log").start()
     try:
@@ -56,8 +56,8 @@ async def test_ledger_and_worker_ride_out_every_service_restart(stack: Stack, tm
             if name == "kafka":  # the test's own producer waits for every partition's leader
                 await step("topics ready", ensure_topics(s, pipeline_topics(s)))
             print(f"{time.monotonic() - started:6.1f} s  {how} {name}: done", flush=True)
-            assert ledger.alive and worker.alive, f"a process exited during the {how} of {name}:\n" + post_mortems(
-                (ledger, worker))
+            dead = [p.post_mortem() for p in (ledger, worker) if not p.alive]
+            assert not dead, f"a process exited during the {how} of {name}:\n" + "\n".join(dead)
         await step("publish the rest", publish(s, s.topic_transactions, w.transfers[len(FAULTS) * chunk:]))
         await wait_caught_up(s, timeout=240)
         expected_seq = len(w.mints) + len(w.reference.accepted)

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from ducats.procs import WorkerProcess
 from ducats.settings import Settings
 from schemas.models import MintAccepted, MintBatch
-from tests.fixtures.ledger import publish, wait_worker_ready
+from tests.fixtures.ledger import publish_accepted, wait_worker_ready
 
 
 def accepted_mint(seq: int, batch: int, count: int, holder: str) -> tuple[bytes, bytes]:
@@ -46,7 +46,7 @@ async def test_tables_recover_from_changelog_after_restart(
     first = [accepted_mint(i + 1, i + 1, 10 * (i + 1), h) for i, h in enumerate(holders)]
     worker = process_factory("worker", s)
     await wait_worker_ready(s, worker)
-    await publish(s, s.topic_accepted, first)
+    await publish_accepted(s, first)
     await wait_supply(s, 100, 4, worker)
     assert worker.stop() == 0
 
@@ -62,7 +62,7 @@ async def test_tables_recover_from_changelog_after_restart(
 
     worker = process_factory("worker", s)
     await wait_worker_ready(s, worker)
-    await publish(s, s.topic_accepted, [accepted_mint(5, 5, 7, "alice"), accepted_mint(6, 6, 1, "bob")])
+    await publish_accepted(s, [accepted_mint(5, 5, 7, "alice"), accepted_mint(6, 6, 1, "bob")])
     # A fresh, unrecovered table would count only the 8 ducats minted after the restart.
     snap = await wait_supply(s, 108, 6, worker)
     assert snap["holders"] == 6 and snap["mints"] == 6

@@ -113,7 +113,7 @@ class FakeTable:
 
 
 def fold(partition: int, events: list[dict[str, Any]], metrics: FakeTable, edges: FakeTable) -> int:
-    folded = fold_partition(partition=partition, events=events, treasury=TREASURY,
+    folded = fold_partition(partition=partition, events=events, offset=0, treasury=TREASURY,
                             metrics_table=cast(TableT, metrics),
                             edges_table=cast(TableT, edges))
     return folded.fresh

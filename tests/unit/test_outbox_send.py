@@ -43,7 +43,7 @@ def publisher(producer: FakeProducer) -> OutboxPublisher:
     return p
 
 
-ROWS = [(i, "t", None, b"v") for i in range(1, 6)]
+ROWS = [(i, "t", None, b"v", None) for i in range(1, 6)]  # id, topic, key, value, partition
 
 
 async def test_a_refused_record_fails_the_step_and_nothing_is_committed() -> None:
