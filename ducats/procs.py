@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -87,3 +88,8 @@ class WorkerProcess:
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def post_mortems(procs: Iterable[WorkerProcess]) -> str:
+    """The post mortems of those of ``procs`` that are not running."""
+    return "\n".join(p.post_mortem() for p in procs if not p.alive)

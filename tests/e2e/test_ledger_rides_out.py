@@ -32,7 +32,7 @@ import pytest
 
 from ducats.health import Readiness, read_statuses
 from ducats.kafka import ensure_topics
-from ducats.procs import WorkerProcess
+from ducats.procs import WorkerProcess, post_mortems
 from ducats.settings import PROJECT_ROOT, Settings
 from sinks.postgres.migrate import migrate
 from streams.topics import pipeline_topics
@@ -90,8 +90,7 @@ async def wait_seq(s: Settings, at_least: int, procs: list[WorkerProcess], timeo
     """Until the ledger's position reaches ``at_least`` (the services answer meanwhile)."""
     deadline = time.monotonic() + timeout
     while (seq := await asyncio.to_thread(last_seq, s)) < at_least:
-        assert all(p.alive for p in procs), "a ledger exited:\n" + "\n".join(
-            p.post_mortem() for p in procs if not p.alive)
+        assert all(p.alive for p in procs), "a ledger exited:\n" + post_mortems(procs)
         assert time.monotonic() < deadline, f"the ledger is stuck at seq {seq} (waiting for {at_least})"
         await asyncio.sleep(0.02)
     return seq
@@ -100,8 +99,7 @@ async def wait_seq(s: Settings, at_least: int, procs: list[WorkerProcess], timeo
 async def until(what: str, check: Callable[[], bool], procs: list[WorkerProcess], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not check():
-        assert all(p.alive for p in procs), f"a ledger exited while waiting for {what}:\n" + "\n".join(
-            p.post_mortem() for p in procs if not p.alive)
+        assert all(p.alive for p in procs), f"a ledger exited while waiting for {what}:\n" + post_mortems(procs)
         assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
         await asyncio.sleep(0.1)
 
@@ -197,8 +195,7 @@ async def test_ledger_rides_out_postgres_and_kafka_restarts(
                 killed = await asyncio.to_thread(stack.kill, name)
                 await asyncio.to_thread(stack.up_after_kill, name)
                 assert stack.main_pid(name) != killed
-            assert all(p.alive for p in procs), f"a ledger exited during the {how} of {name}:\n" + "\n".join(
-                p.post_mortem() for p in procs if not p.alive)
+            assert all(p.alive for p in procs), f"a ledger exited during the {how} of {name}:\n" + post_mortems(procs)
             await wait_seq(s, target, procs, timeout=120)
             texts = [since(log, off) for log, off in zip(logs, offsets, strict=True)]
             assert any(waited_then_ready(t) for t in texts), f"no health.waiting/ready around the {how} of {name}"

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ducats.domain.metrics import KEEP, WINDOWS
 from ducats.kafka import end_offsets
-from ducats.procs import WorkerProcess
+from ducats.procs import WorkerProcess, post_mortems
 from ducats.settings import Settings
 from tests.fixtures.ledger import publish, read_all, wait_caught_up, wait_worker_ready
 from tests.reference import make_workload
@@ -57,7 +57,7 @@ async def wait_snapshot_at(s: Settings, seq: int, procs: list[WorkerProcess], ti
         snap = await snapshot(s)
         if snap and snap["position"]["seq"] == seq and snap["position"]["complete"]:
             return snap
-        assert all(p.alive for p in procs), "a worker died:\n" + "\n".join(p.post_mortem() for p in procs if not p.alive)
+        assert all(p.alive for p in procs), "a worker died:\n" + post_mortems(procs)
         assert time.monotonic() < deadline, f"snapshot stuck at {snap and snap['position']}"
         await asyncio.sleep(0.2)
 
