@@ -135,17 +135,19 @@ def freshness(settings: Settings, rate: int, seconds: float, timeout: float, kee
 @click.option("--profile", is_flag=True, help="Sample the ledger and the worker with py-spy during the last rate.")
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=5400.0, show_default=True,
               help="Seconds the whole run may take, minting and baselines included.")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to draw rate against freshness (default: the state folder's logs/bench-e2e/e2e.png).")
 @KEEP
 @click.pass_obj
 def e2e(settings: Settings, rates: str, seconds: float, ducats: int, holders: int, ducats_per_transfer: int,
-        profile: bool, timeout: float, keep: bool) -> None:
+        profile: bool, timeout: float, png: Path | None, keep: bool) -> None:
     """The whole pipeline (ledger and worker processes) under an open-loop load, rate
     by rate: achieved rates, freshness p50/p99, lags, peak RSS, and the same-run raw
     aiokafka produce -> consume latency; prints the highest sustainable rate."""
     import orjson
     from rich.console import Console
 
-    from bench.e2e import E2EParams, e2e_table, run_e2e
+    from bench.e2e import E2EParams, e2e_table, plot, run_e2e
     from bench.pyspy import profile_tables
     from bench.report import Status
 
@@ -162,6 +164,8 @@ def e2e(settings: Settings, rates: str, seconds: float, ducats: int, holders: in
     for r in result["rates"]:
         for t in profile_tables(r.get("profiles", {})):
             console.print(t)
+    result["png"] = str(plot(result, png or logs / "e2e.png"))
+    console.print(f"rate against freshness: {result['png']}")
     print(orjson.dumps(result).decode(), flush=True)
 
 

@@ -310,6 +310,37 @@ async def run_e2e(base: Settings, p: E2EParams, status: Status, logs: Path) -> d
             "highest_sustainable_moves": best * p.per_transfer}
 
 
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """A PNG of offered rate against freshness p50 and p99 (log scales), the 1 s budget
+    and the highest sustainable rate marked: what BENCHMARKS.md shows."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display: write the file only
+    import matplotlib.pyplot as plt
+
+    rates = [r["rate"] for r in result["rates"]]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for key, style in (("p50", "o-"), ("p99", "s-")):
+        ax.plot(rates, [max(r["freshness_ms"][key], 0.1) for r in result["rates"]], style, label=f"freshness {key}")
+    ax.plot(rates, [max(r["raw_kafka_ms"]["p99"], 0.1) for r in result["rates"]], "^:", label="raw Kafka p99")
+    ax.axhline(FRESH_P99_S * 1000, color="grey", linestyle="--", linewidth=1, label="budget: p99 1 s")
+    if result["highest_sustainable_rate"]:
+        ax.axvline(result["highest_sustainable_rate"], color="green", linewidth=1, label="highest sustainable")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered transfers/s")
+    ax.set_ylabel("ms, event -> visible in the snapshot")
+    params = result["params"]
+    ax.set_title(f"bench e2e, {params['ducats']:,} ducats, {params['ducats_per_transfer']} per transfer, "
+                 f"{result['machine'].get('nproc', '?')} cores, {result['code']}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def e2e_table(result: dict[str, Any]) -> Table:
     t = Table(title=f"bench e2e: {result['params']['ducats']:,} ducats, {result['params']['ducats_per_transfer']} "
                     f"per transfer, {result['params']['seconds']:.0f} s per rate")
