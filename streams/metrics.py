@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
@@ -189,11 +190,18 @@ class Part:
 
 class ChainReader:
     """Sorts a batch of records into what continues each partition's chain and what
-    follows a gap, and rereads a partition in a gap from after its last folded record."""
+    follows a gap, and rereads a partition in a gap from after its last folded record.
+
+    A partition stays "in a gap" until a record that continues its chain is folded.
+    Until then it is sought back again every REREAD_EVERY seconds, from the agent when
+    more records after the gap arrive and from a timer (:meth:`retry`) when none do:
+    records fetched before a seek can still reach Faust after it, and Faust then drops
+    the reread ones as already read (its ``_read_offset``), so one seek may not be enough.
+    """
 
     def __init__(self, *, app: faust.App, topic: str, metrics_table: faust.types.TableT) -> None:
         self.app, self.topic, self.metrics_table = app, topic, metrics_table
-        self.rereads: dict[int, tuple[int, float]] = {}  # partition -> (offset sought, when)
+        self.gapped: dict[int, float] = {}  # partition in a gap -> when it was last sought back
 
     def folded(self, partition: int) -> dict[str, Any]:
         return cast(dict[str, Any], self.metrics_table.data.get(f"p{partition}") or {})
@@ -210,6 +218,7 @@ class ChainReader:
             if link is batches.Link.NEXT:
                 part.events.extend(record.events)
                 part.folded, part.offset = record.last, offset
+                self.gapped.pop(p, None)
             elif link is batches.Link.GAP:
                 gaps.setdefault(p, offset)
                 obs.METRICS_GAPS.labels(str(p)).inc()
@@ -225,19 +234,27 @@ class ChainReader:
         out = {tp: self.position(tp.partition) for tp in assigned if tp.topic == self.topic}
         return {tp: offset for tp, offset in out.items() if offset is not None}
 
-    async def reread(self, gaps: dict[int, int], now: float) -> None:
+    async def reread(self, gaps: Mapping[int, int | None], now: float) -> None:
+        """Seek each partition in ``gaps`` back to after its last folded record, unless that
+        was done less than REREAD_EVERY ago (the records in flight then still come)."""
         for p, at in sorted(gaps.items()):
+            last = self.gapped.get(p)
+            if last is not None and now - last < REREAD_EVERY:
+                continue
             target = self.position(p) or 0
-            sought = self.rereads.get(p)
-            if sought is not None and sought[0] == target and now - sought[1] < REREAD_EVERY:
-                continue  # already sought there: the records in flight before the seek still come
             log.warning("metrics.gap", partition=p, record_offset=at, reread_from=target,
-                        folded_seq=int(self.folded(p).get("seq", 0)))
-            self.rereads[p] = (target, now)
+                        folded_seq=int(self.folded(p).get("seq", 0)), again=last is not None)
+            self.gapped[p] = now
             try:
                 await self.app.consumer.seek_wait({TP(self.topic, p): target})
             except (KafkaError, TimeoutError) as exc:  # revoked meanwhile: its next owner reads on from the table
                 log.warning("metrics.reread_failed", partition=p, error=repr(exc))
+
+    async def retry(self, now: float, assigned: AbstractSet[int]) -> None:
+        """The timer's part: partitions still in a gap, and still ours, are sought back again."""
+        for p in [p for p in self.gapped if p not in assigned]:
+            del self.gapped[p]  # revoked: the new owner reads on from the table
+        await self.reread({p: None for p in self.gapped}, now)
 
 
 async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
@@ -340,7 +357,7 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
         daily_topic=app.topic(settings.topic_metrics_daily, key_serializer="raw", value_serializer="raw"))
 
     reader = ChainReader(app=app, topic=settings.topic_accepted_batches, metrics_table=metrics_table)
-    # After every table recovery the consumer reads on from here (streams/transport.py).
+    # After every table recovery the consumer reads on from here (streams/transport.py, seek_to_committed).
     app.stream_positions = reader.positions  # type: ignore[attr-defined]
 
     @app.agent(accepted)
@@ -357,7 +374,7 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             if folds:
                 await res.health.ride_out("publish", lambda: publish_folds(res, folds))
             if gaps:
-                await reader.reread(gaps, time.monotonic())
+                await reader.reread(dict(gaps), time.monotonic())
             took = time.perf_counter() - started
             obs.METRICS_BATCH_SECONDS.observe(took)
             for f in folds:
@@ -371,6 +388,12 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
     async def refresh_snapshot() -> None:
         now = asyncio.get_running_loop().time()
         await res.health.attempt("snapshot", lambda: publisher.tick(now))
+
+    @app.timer(REREAD_EVERY / 2)
+    async def reread_gaps() -> None:
+        if reader.gapped:
+            owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_accepted_batches}
+            await reader.retry(time.monotonic(), owned)
 
     async def beat() -> None:
         await res.hot.refresh_threshold()

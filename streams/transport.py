@@ -45,7 +45,9 @@ Such partitions are now sought to their start, which is what
 After every table recovery it reads each stream partition on from the position
 the app keeps with its state (``app.stream_positions``, set by streams/metrics.py:
 after the last batch record the partition's metrics record folded), not from the
-group's committed offset. A commit can run ahead of the tables (Faust's
+group's committed offset, in the same seek (``seek_to_committed``): a second seek
+after Faust's let records fetched from the commit reach the agent first, and
+Faust then dropped the reread ones as already read (its ``_read_offset``). A commit can run ahead of the tables (Faust's
 ``_new_offset`` lets one unacked offset through after the committed one) or
 behind them; the state's own position is the one that is exact.
 
@@ -64,13 +66,17 @@ the worker stops, and a restart rebuilds its tables from what Kafka holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import FutureMessage
 
+from ducats.logs import get_logger
+
 FETCH_MAX_WAIT_MS = 50
+log = get_logger(__name__)
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -82,32 +88,39 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[Any, int]:
         # A changelog partition is Faust's recovery's to place, not ours.
         return await self.call_thread(seek_to_committed, self._ensure_consumer(),
-                                      skip=self.app.tables.changelog_topics)
+                                      skip=self.app.tables.changelog_topics,
+                                      positions=getattr(self.app, "stream_positions", None))
 
 
-async def seek_to_committed(consumer: Any, *, skip: Set[str] = frozenset()) -> Mapping[Any, int]:
-    """aiokafka's ``seek_to_committed``, and the partitions it leaves where the fetcher
-    was (no committed offset; see the module doc) to their start, except ``skip``'s topics."""
+Positions = Callable[[Iterable[Any]], Mapping[Any, int]]
+
+
+async def seek_to_committed(consumer: Any, *, skip: AbstractSet[str] = frozenset(),
+                            positions: Positions | None = None) -> Mapping[Any, int]:
+    """aiokafka's ``seek_to_committed``, then: the partitions ``positions`` knows a read
+    position for (the app's state) to that position instead, and those it leaves where
+    the fetcher was (no committed offset; see the module doc) to their start, except
+    ``skip``'s topics. Returns where each partition now reads from, which Faust's
+    ``perform_seek`` takes as the partition's read and committed offsets: one seek per
+    partition, so no record fetched from the first position can outrun the second."""
     committed: Mapping[Any, int] = await consumer.seek_to_committed()
-    unplaced = [tp for tp, offset in committed.items() if (offset is None or offset <= 0) and tp.topic not in skip]
+    kept = dict(positions(list(committed))) if positions is not None else {}
+    for tp, offset in kept.items():
+        consumer.seek(tp, offset)
+    if kept:
+        log.info("worker.positions", source="tables", positions={f"{tp.topic}:{tp.partition}": o
+                                                                  for tp, o in sorted(kept.items())},
+                 committed={f"{tp.topic}:{tp.partition}": committed[tp] for tp in sorted(kept)})
+    unplaced = [tp for tp, offset in committed.items()
+                if tp not in kept and (offset is None or offset <= 0) and tp.topic not in skip]
     if unplaced:
         await consumer.seek_to_beginning(*unplaced)
-    return committed
+    return {**committed, **kept}
 
 
 class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    async def perform_seek(self) -> None:
-        await super().perform_seek()
-        # Then where the app's state says each partition was folded up to (see the module doc).
-        positions = getattr(self.app, "stream_positions", None)
-        wanted = positions(self.assignment()) if positions is not None else {}
-        if wanted:
-            self.log.info("Seek stream partitions to the tables' positions: %r",
-                          {f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(wanted.items())})
-            await self.seek_wait(wanted)
 
     async def seek_wait(self, partitions: Mapping[Any, int | None]) -> None:
         # An offset not known yet means the start of the partition (see the module doc).

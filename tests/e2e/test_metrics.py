@@ -323,4 +323,4 @@ async def test_a_restarted_worker_reads_on_from_its_tables_not_from_a_commit_tha
     totals = ledger_totals(s)
     snap = await wait_snapshot_at(s, totals["seq"], [worker], timeout=120)
     await check(s, snap, totals)
-    assert "Seek stream partitions to the tables' positions" in worker.log_path.read_text()
+    assert '"source": "tables"' in worker.log_path.read_text() or "source=tables" in worker.log_path.read_text()

@@ -2,7 +2,8 @@
 aiokafka moves only those that have one: a partition with no commit yet stays
 where the fetcher was, past the records Faust dropped while recovering, and they
 are never processed (streams/transport.py). The ducats:// consumer thread seeks
-such a partition to its start. A real broker and a real group."""
+such a partition to its start, and a partition whose read position the app's
+state keeps to that position. A real broker and a real group."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -47,5 +48,14 @@ async def test_a_partition_without_a_commit_goes_back_to_its_start(
         consumer.seek(tps[0], 5)
         await seek_to_committed(consumer, skip={changelog})  # a committed partition goes to its commit
         assert await consumer.position(tps[0]) == 3
+
+        # A position the app's state keeps wins over the commit, behind it or ahead of it,
+        # and is what Faust is told the partition now reads from.
+        for kept in (1, 4):
+            consumer.seek(tps[0], 5)
+            placed = await seek_to_committed(consumer, skip={changelog},
+                                             positions=lambda tps_: {tp: kept for tp in tps_ if tp.topic == stream})
+            assert placed == {tps[0]: kept, tps[1]: None}
+            assert [await consumer.position(tp) for tp in tps] == [kept, 5]
     finally:
         await consumer.stop()

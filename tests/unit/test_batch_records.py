@@ -125,12 +125,31 @@ async def test_the_reader_folds_what_continues_skips_redeliveries_and_rereads_af
     assert list(parts) == [0] and [e["seq"] for e in parts[0].events] == [11, 12, 13, 14]
     assert (parts[0].offset, parts[0].folded) == (10, 14)
     assert gaps == {1: 4}
-    await r.reread(gaps, now=100.0)
+    await r.reread(dict(gaps), now=100.0)
     assert [{tp.partition: o for tp, o in s.items()} for s in consumer.sought] == [{1: 3}]  # after offset 2
-    await r.reread(gaps, now=100.0 + REREAD_EVERY / 2)    # records already in flight: no second seek
+    await r.reread(dict(gaps), now=100.0 + REREAD_EVERY / 2)    # records already in flight: no second seek
     assert len(consumer.sought) == 1
-    await r.reread(gaps, now=100.0 + REREAD_EVERY)        # still in a gap later: seek again
+    await r.reread(dict(gaps), now=100.0 + REREAD_EVERY)        # still in a gap later: seek again
     assert len(consumer.sought) == 2
+
+
+async def test_a_partition_stays_in_a_gap_until_its_chain_continues_and_the_timer_seeks_it_again() -> None:
+    r, consumer = reader({"p1": {"seq": 5, "offset": 2}, "p2": {"seq": 7, "offset": 0}})
+    _, gaps = r.sort(cast(Any, [record(1, 6, 9, range(10, 11)), record(2, 4, 8, range(9, 10))]))
+    await r.reread(dict(gaps), now=10.0)
+    assert set(r.gapped) == {1, 2} and len(consumer.sought) == 2
+    await r.retry(10.0 + REREAD_EVERY / 2, assigned={1, 2})   # too soon
+    assert len(consumer.sought) == 2
+    # The reread delivers partition 1's missing record: it leaves the gap; 2 is revoked.
+    parts, gaps = r.sort(cast(Any, [record(1, 4, 5, range(6, 10))]))
+    assert list(parts) == [1] and not gaps and set(r.gapped) == {2}
+    await r.retry(10.0 + REREAD_EVERY, assigned={1})
+    assert not r.gapped and len(consumer.sought) == 2
+    # No record arrives after a seek (Faust dropped the reread ones): the timer seeks again.
+    _, gaps = r.sort(cast(Any, [record(2, 4, 8, range(9, 10))]))
+    await r.reread(dict(gaps), now=20.0)
+    await r.retry(20.0 + REREAD_EVERY, assigned={2})
+    assert [{tp.partition: o for tp, o in s.items()} for s in consumer.sought][-2:] == [{2: 1}, {2: 1}]
 
 
 def test_the_read_positions_are_after_the_last_folded_records() -> None:
