@@ -329,9 +329,10 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("offered transfers/s")
     ax.set_ylabel("ms, event -> visible in the snapshot")
-    params = result["params"]
+    params, code = result["params"], result["code"]
+    commit = str(code.get("git_commit", "?"))[:7] if isinstance(code, dict) else str(code)
     ax.set_title(f"bench e2e, {params['ducats']:,} ducats, {params['ducats_per_transfer']} per transfer, "
-                 f"{result['machine'].get('nproc', '?')} cores, {result['code']}", fontsize=9)
+                 f"{result['machine'].get('nproc', '?')} cores, commit {commit}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

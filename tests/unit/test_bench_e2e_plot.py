@@ -15,7 +15,7 @@ def rate(r: int, p50: float, p99: float, ok: bool) -> dict[str, object]:
 def test_the_figure_is_a_png_of_every_rate(tmp_path: Path) -> None:
     result = {"rates": [rate(1000, 80.0, 300.0, True), rate(2000, 150.0, 900.0, True), rate(5000, 4000.0, 9000.0, False)],
               "highest_sustainable_rate": 2000, "params": {"ducats": 3_900_000, "ducats_per_transfer": 5},
-              "machine": {"nproc": 2}, "code": "abc1234"}
+              "machine": {"nproc": 2}, "code": {"git_commit": "abc1234def", "ledger_sources_sha256": "x"}}
     out = plot(result, tmp_path / "figs" / "e2e.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
