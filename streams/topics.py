@@ -13,7 +13,8 @@
 
 The batches topic carries the accepted log a second time, for the worker: one
 record per ledger batch and accepted partition, holding that partition's
-accepted events of the batch (a JSON array, in seq order). Record ``i`` of it
+accepted events of the batch, in seq order, and the seq the partition's record
+before it ended at (schemas/batches.py). Record ``i`` of it
 and the per-event records it holds are in the same partition number and the
 same Kafka transaction (docs/throughput.md).
 
