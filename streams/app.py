@@ -9,6 +9,9 @@ import faust
 
 from ducats.settings import Settings
 
+PRODUCER_LINGER_S = 0.02
+PRODUCER_BATCH_BYTES = 1 << 20
+
 
 def group_settings(settings: Settings) -> dict[str, Any]:
     """Faust's consumer-group settings (README, "Recovery and rebalancing").
@@ -43,6 +46,11 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # The tables' changelog records are many and small; Faust's default (no linger,
+        # 16 KB batches) sent a produce request every few records, for a third of the
+        # worker's CPU. Their delay does not matter: offsets are committed only after a
+        # flush that waits for them (streams/transport.py). bench metrics: 6.2k -> 13k/s.
+        producer_linger=PRODUCER_LINGER_S, producer_max_batch_size=PRODUCER_BATCH_BYTES,
         web_bind="127.0.0.1",
         web_port=settings.worker_web_port,
         # Faust's own files (table stores' folders) go under the state folder, not the cwd.

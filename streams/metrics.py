@@ -261,8 +261,9 @@ async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
     """One Postgres query and one Redis pipeline for the whole batch: the
     partials, then the hot cache (moved ducats, recent transactions, edges)."""
     events = [e for f in folds for e in f.events]
-    moved = sorted({i for e in events if "ducatIds" in e for i in ducat_ints(e["ducatIds"])})
-    rows = await pg.moved_ducats(res.pool, moved)
+    # The ids once each, as the ledger wrote them (canonical), then parsed together.
+    moved = sorted(ducat_ints(list({d for e in events if "ducatIds" in e for d in e["ducatIds"]})))
+    rows = await pg.moved_ducats(res.pool, moved, least=res.hot.threshold)
     watermark = max(f.pm.watermark for f in folds)
     edges = {k: v for f in folds for k, v in f.edges.items()}
     async with res.redis.pipeline(transaction=False) as pipe:

@@ -14,14 +14,17 @@ from psycopg_pool import AsyncConnectionPool
 from schemas.ducat_id import ducat_str
 
 
-async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """The stored state of ``ids``: one array query."""
+async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int], *, least: int = 0) -> list[dict[str, Any]]:
+    """The stored state of those of ``ids`` moved at least ``least`` times: one array query.
+
+    The hot cache wants only ducats that can enter its top set, so ``least`` is its
+    threshold: the others are filtered where they are, not built into rows here."""
     if not ids:
         return []
     async with pool.connection() as conn:
         cur = await conn.execute(
             """SELECT id, holder, transfer_count, consciousness_level, temperature::text, last_transfer_at
-               FROM ducats WHERE id = ANY(%s::bigint[])""", [list(ids)])
+               FROM ducats WHERE id = ANY(%s::bigint[]) AND transfer_count >= %s""", [list(ids), least])
         rows = await cur.fetchall()
     return [{"ducatId": ducat_str(r[0]), "transfers": r[2], "holder": r[1], "level": r[3],
              "temperature": r[4], "lastTransferAt": None if r[5] is None else r[5].isoformat()} for r in rows]
