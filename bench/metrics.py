@@ -13,6 +13,7 @@ consume and orjson-decode the N per-event records.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from typing import Any
 
@@ -41,11 +42,14 @@ def accepted_log(n: int, holders: int = 500) -> list[tuple[bytes, bytes]]:
         out.append((h.encode(), orjson.dumps({"seq": i + 1, "mintId": f"m{i}", "batch": i + 1, "firstSeq": 1,
                                               "count": 100, "holder": h, "timestamp": TS, "appliedAt": TS,
                                               "holderBalance": 100})))
+    start = dt.datetime.fromisoformat(TS)
     for k in range(n - holders):
         seq, frm, to = holders + k + 1, names[k % holders], names[(k * 7 + 1) % holders]
+        # Event time advances 1 ms per transfer, as a live log's does (not one timestamp for all).
+        ts = (start + dt.timedelta(milliseconds=k)).isoformat()
         ids = [ducat_str((k % holders + 1) * 1_000_000 + 1 + j) for j in range(3)]
         out.append((frm.encode(), orjson.dumps({
-            "seq": seq, "transactionId": f"t{k}", "timestamp": TS, "from": frm, "to": to, "ducatIds": ids,
+            "seq": seq, "transactionId": f"t{k}", "timestamp": ts, "from": frm, "to": to, "ducatIds": ids,
             "ducatCount": 3, "consciousnessImpact": 0.119, "appliedAt": TS, "fromBalance": 97, "toBalance": 103})))
     return out
 

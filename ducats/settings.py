@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     ledger_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("DUCATS_LEDGER_BATCH"))
     treasury: str = Field("treasury", min_length=1, validation_alias=_env("DUCATS_TREASURY"))
     snapshot_interval: float = Field(1.0, gt=0, le=3600, validation_alias=_env("DUCATS_SNAPSHOT_INTERVAL"))
-    metrics_batch: int = Field(16, ge=1, le=10_000, validation_alias=_env("DUCATS_METRICS_BATCH"))
+    metrics_batch: int = Field(64, ge=1, le=10_000, validation_alias=_env("DUCATS_METRICS_BATCH"))
     hot_ducats: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_DUCATS"))
     hot_transactions: int = Field(100_000, ge=10, le=10_000_000, validation_alias=_env("DUCATS_HOT_TRANSACTIONS"))
     hot_edges: int = Field(10_000, ge=10, le=1_000_000, validation_alias=_env("DUCATS_HOT_EDGES"))

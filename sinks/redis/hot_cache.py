@@ -31,7 +31,6 @@ from ducats.keys import RedisKeys
 from ducats.settings import Settings
 
 HOUR = 3600
-_TX_SUMMARY = ("seq", "transactionId", "timestamp", "from", "to", "ducatCount", "consciousnessImpact")
 
 # Each script takes its members as one JSON argument, an array of [score, member,
 # details] (details: a JSON text): one argument to pack per call instead of three per
@@ -105,7 +104,10 @@ class HotCache:
 
     async def record_transactions(self, events: Iterable[Mapping[str, Any]], *, when: Mapping[int, int],
                                   watermark: int, pipe: Any = None) -> None:
-        members = [(when[e["seq"]], e["transactionId"], orjson.dumps({k: e[k] for k in _TX_SUMMARY}).decode())
+        members = [(when[e["seq"]], e["transactionId"], orjson.dumps({
+                        "seq": e["seq"], "transactionId": e["transactionId"], "timestamp": e["timestamp"],
+                        "from": e["from"], "to": e["to"], "ducatCount": e["ducatCount"],
+                        "consciousnessImpact": e["consciousnessImpact"]}).decode())
                    for e in events if "transactionId" in e]
         if members:
             await self._recent(keys=[self.keys.hot_tx, self.keys.hot_tx_data],
