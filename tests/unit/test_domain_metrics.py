@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ducats.domain.metrics import PartitionMetrics, apply, build_snapshot, daily_rollups, epoch, merge
+from ducats.domain.metrics import KEEP, WINDOWS, PartitionMetrics, apply, build_snapshot, daily_rollups, epoch, merge
 
 BASE = 1_728_000_000  # 2024-10-04T00:00:00Z: a whole day, so also a whole hour and minute
 MIN, HOUR, DAY = 60, 3600, 86400
@@ -280,6 +280,36 @@ def test_every_window_inside_the_horizon_is_kept() -> None:
     kept = {int(s) for s in pm.windows["1m"]}
     assert {BASE + t for t in times if BASE + t >= horizon} <= kept
     assert len(pm.windows["1m"]) <= 180
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("step", [MIN, HOUR, DAY])
+def test_after_every_event_each_window_is_exact_and_within_its_bound(step: int, seed: int) -> None:
+    """Windows are pruned only when an event adds one (ducats/domain/metrics.py): after
+    every event of a stream that mostly moves one window of ``step`` ahead, sometimes
+    stays, and sometimes goes back (late or not), each kept window at or after the
+    horizon holds exactly the moves of the events in it that were not late, and no slot
+    holds more than it keeps."""
+    rnd, b = random.Random(seed), Balances()
+    pm = fold([b.mint("alice", 100_000, 0)])
+    t, seen = 0, []
+    for i in range(400):  # more windows of ``step`` than any slot keeps
+        t = max(0, t + rnd.choice([step] * 8 + [step - 1, step + 1, 0, 1, -step, -5 * step, -40 * step]))
+        e = b.transfer("alice", "bob", 1 + i % 3, t)
+        late_before = pm.late
+        assert apply(pm, e, TREASURY)
+        if pm.late == late_before:
+            seen.append(e)
+        for name, width in WINDOWS.items():
+            horizon = pm.watermark - pm.watermark % width - (KEEP[name] - 1) * width
+            want: Counter[str] = Counter()
+            for ev in seen:
+                start = epoch(ev["timestamp"]) - epoch(ev["timestamp"]) % width
+                if start >= horizon:
+                    want[str(start)] += ev["ducatCount"]
+            got = {k: v for k, v in pm.windows[name].items() if int(k) >= horizon}
+            assert got == dict(want), (i, name)
+            assert len(pm.windows[name]) <= KEEP[name], (i, name)
 
 
 def test_a_late_event_counts_in_the_totals_in_no_window() -> None:
