@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import Any
 
@@ -83,6 +84,22 @@ async def check_services(settings: Settings) -> None:
                                       settings.topic_metrics_daily])
 
 
+# Collect the youngest generation after this many allocations instead of Python's 700. A batch
+# decodes tens of thousands of small dicts that live until it is folded; at 700 the collector
+# ran every few records and walked them all again: the JSON decode took 4.6 µs an event with
+# it and 1.8 µs without it (bench metrics). The data is acyclic, so little waits for a
+# collection; what does is found a few hundred milliseconds later.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Fewer collections for a process that allocates in bursts, and the objects of its
+    start-up (modules, the app) moved out of the collector's sight for good."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_worker(settings: Settings) -> None:
     """Run a worker in this process until SIGTERM/SIGINT."""
     from ducats.logs import configure_logging, logging_config
@@ -98,6 +115,7 @@ def run_worker(settings: Settings) -> None:
         loop.close()
     serve_metrics(settings.worker_metrics_port)
     app = create_app(settings)
+    tune_gc()
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
                           logging_config=logging_config(settings))
     worker.execute_from_commandline()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -99,6 +100,70 @@ def apply(pm: PartitionMetrics, event: Mapping[str, Any], treasury: frozenset[st
     return True
 
 
+def fold_events(pm: PartitionMetrics, events: Iterable[Mapping[str, Any]], treasury: frozenset[str],
+                new_edge_seqs: frozenset[int] = frozenset(), when: dict[int, int] | None = None) -> int:
+    """:func:`apply` of each of ``events`` in order, with the same result, in one loop: the
+    worker's hot path (a third of its CPU was apply's per-event calls and attribute writes).
+    Returns how many were new. ``when``, if given, gets each new transfer's event time
+    (epoch seconds) by seq. ``apply`` stays the definition; the unit tests hold the two equal."""
+    fresh = 0
+    last, count = pm.seq, pm.events
+    watermark, windows = pm.watermark, pm.windows
+    slots = tuple(windows[name] for name, _, _ in _SPECS)
+    horizons = _horizons(watermark)
+    tick, starts, keys = None, (0,) * len(_SPECS), ("",) * len(_SPECS)
+    mints, supply, transfers, moves, impact, circulation, holders, late, edges = (
+        pm.mints, pm.supply, pm.transfers, pm.moves, pm.impact, pm.circulation, pm.holders, pm.late, pm.edges)
+    for e in events:
+        seq = e["seq"]
+        if seq <= last:
+            continue
+        fresh += 1
+        last, count = seq, count + 1
+        at = epoch(e["timestamp"])
+        if at > watermark:
+            watermark = at
+            horizons = _horizons(watermark)
+        if at // _TICK != tick:  # the windows' starts (and their keys) change at most once a tick
+            tick = at // _TICK
+            starts = tuple(at - at % width for _, width, _ in _SPECS)
+            keys = tuple(str(x) for x in starts)
+        if "mintId" in e:  # as _apply_mint
+            n = e["count"]
+            mints += 1
+            supply += n
+            circulation += n * (e["holder"] not in treasury)
+            holders += e.get("holderBalance") == n
+            continue
+        if when is not None:
+            when[seq] = at
+        n = e["ducatCount"]
+        transfers += 1
+        moves += n
+        impact = round(impact + e["consciousnessImpact"], 6)
+        circulation += n * ((e["to"] not in treasury) - (e["from"] not in treasury))
+        holders += (e.get("toBalance") == n) - (e.get("fromBalance") == 0)
+        counted = False
+        for i in _INDEXES:
+            if starts[i] >= horizons[i]:
+                slot, key = slots[i], keys[i]
+                had = slot.get(key)
+                if had is None:
+                    slot[key] = n
+                    if len(slot) > _SPECS[i][2]:
+                        _prune_slot(slot, horizons[i])
+                else:
+                    slot[key] = had + n
+                counted = True
+        if not counted:
+            late += 1
+        edges += seq in new_edge_seqs
+    pm.seq, pm.events, pm.watermark = last, count, watermark
+    pm.mints, pm.supply, pm.transfers, pm.moves, pm.impact, pm.circulation, pm.holders, pm.late, pm.edges = (
+        mints, supply, transfers, moves, impact, circulation, holders, late, edges)
+    return fresh
+
+
 def _apply_mint(pm: PartitionMetrics, e: Mapping[str, Any], treasury: frozenset[str]) -> None:
     n = e["count"]
     pm.mints += 1
@@ -137,6 +202,15 @@ def _apply_transfer(pm: PartitionMetrics, e: Mapping[str, Any], treasury: frozen
 
 # (name, width, kept) of each window, for the per-event loop.
 _SPECS = tuple((name, width, KEEP[name]) for name, width in WINDOWS.items())
+
+
+_INDEXES = range(len(_SPECS))
+_TICK = math.gcd(*WINDOWS.values())  # every window's width is a multiple of it
+
+
+def _horizons(watermark: int) -> tuple[int, ...]:
+    """The start of the oldest window each slot keeps, at this watermark."""
+    return tuple(watermark - watermark % width - (keep - 1) * width for _, width, keep in _SPECS)
 
 
 def _prune_slot(slot: dict[str, int], horizon: int) -> None:

@@ -172,6 +172,7 @@ async def check_hot_cache(s: Settings, snap: dict[str, Any]) -> None:
         recent: list[tuple[bytes, float]] = await client.zrange(  # type: ignore[assignment]
             s.redis_key("hot", "tx"), 0, -1, withscores=True)
         tx_scores = [sc for _, sc in recent]
+        chunks = await client.hgetall(s.redis_key("hot", "tx", "data"))
         edges = await client.zcard(s.redis_key("hot", "edges"))
     finally:
         await client.aclose()
@@ -185,7 +186,23 @@ async def check_hot_cache(s: Settings, snap: dict[str, Any]) -> None:
         batch, seq = member.decode().split("-")[1:]
         assert counts[int(batch) * 1_000_000 + int(seq)] == int(score)
     watermark = dt.datetime.fromisoformat(snap["watermark"]).timestamp()
-    assert tx_scores and min(tx_scores) >= watermark - 3600 and len(tx_scores) <= 100_000
+    assert tx_scores and min(tx_scores) >= watermark - 3600
+    # One chunk per batch record ("<partition>:<first seq>:<count>"): its transfers in seq order,
+    # each one the ledger accepted, the newest one's time its score; at most 100,000 in all.
+    assert {m for m, _ in recent} == set(chunks)
+    held = 0
+    with psycopg.connect(s.database_url) as conn:
+        for (member, score), data in zip(recent, (chunks[m] for m, _ in recent), strict=True):
+            _, first, count = member.decode().split(":")
+            txs = orjson.loads(data)
+            seqs = [t["seq"] for t in txs]
+            assert len(txs) == int(count) and seqs[0] == int(first) and seqs == sorted(seqs)
+            assert max(int(dt.datetime.fromisoformat(t["timestamp"]).timestamp()) for t in txs) == score
+            stored: dict[int, str] = dict(conn.execute(
+                "SELECT seq, transaction_id FROM transactions WHERE seq = ANY(%s)", [seqs]).fetchall())
+            assert all(stored[t["seq"]] == t["transactionId"] for t in txs)
+            held += len(txs)
+    assert 0 < held <= 100_000
     assert 0 < edges <= 50 and snap["network"]["activeConnections"] == edges
 
 
