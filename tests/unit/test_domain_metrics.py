@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from ducats.domain.metrics import KEEP, WINDOWS, PartitionMetrics, apply, build_snapshot, daily_rollups, epoch, merge
+from ducats.domain.metrics import (
+    KEEP,
+    WINDOWS,
+    PartitionMetrics,
+    apply,
+    build_snapshot,
+    daily_rollups,
+    epoch,
+    fold_events,
+    merge,
+)
 
 BASE = 1_728_000_000  # 2024-10-04T00:00:00Z: a whole day, so also a whole hour and minute
 MIN, HOUR, DAY = 60, 3600, 86400
@@ -310,6 +320,37 @@ def test_after_every_event_each_window_is_exact_and_within_its_bound(step: int, 
             got = {k: v for k, v in pm.windows[name].items() if int(k) >= horizon}
             assert got == dict(want), (i, name)
             assert len(pm.windows[name]) <= KEEP[name], (i, name)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fold_events_equals_apply_event_by_event(seed: int) -> None:
+    """The worker's batch loop (fold_events) ends where apply, one event at a time, ends:
+    mints and transfers, treasury on either side, jumps in event time both ways (late
+    events included), redeliveries, new edges, and a batch cut anywhere."""
+    rnd = random.Random(seed)
+    t, events = BASE, list[dict[str, Any]]()
+    for seq in range(1, rnd.randint(10, 1500)):
+        t += rnd.choice([0, 1, 5, 30, 60, 200, 4_000, -100, -20_000, 90_000, -500_000])
+        ts = dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+        if events and rnd.random() < 0.05:  # a redelivery: one of the last events again
+            events.append(dict(rnd.choice(events[-20:])))
+        elif rnd.random() < 0.1:
+            events.append({"seq": seq, "mintId": f"m{seq}", "count": rnd.randint(1, 50), "timestamp": ts,
+                           "holder": rnd.choice(["a", "treasury"]), "holderBalance": rnd.choice([10, 50, 3])})
+        else:
+            events.append({"seq": seq, "transactionId": f"t{seq}", "from": rnd.choice(["a", "b", "treasury"]),
+                           "to": rnd.choice(["a", "b", "reserve"]), "ducatCount": rnd.randint(1, 9),
+                           "consciousnessImpact": rnd.random(), "timestamp": ts, "toBalance": rnd.choice([3, 5]),
+                           "fromBalance": rnd.choice([0, 2])})
+    new_edges = frozenset(rnd.sample(range(1, 1500), 100))
+    one, many = PartitionMetrics(), PartitionMetrics()
+    applied = sum(apply(one, e, TREASURY, new_edges) for e in events)
+    cut, when = rnd.randint(0, len(events)), dict[int, int]()
+    folded = (fold_events(many, events[:cut], TREASURY, new_edges, when)
+              + fold_events(many, events[cut:], TREASURY, new_edges, when))
+    assert folded == applied
+    assert many.to_dict() == one.to_dict()
+    assert all(when[e["seq"]] == epoch(e["timestamp"]) for e in events if e["seq"] in when)
 
 
 def test_a_late_event_counts_in_the_totals_in_no_window() -> None:
