@@ -221,7 +221,7 @@ async def _lead(term: _Term, stop: asyncio.Event, max_records: int, readiness: R
         log.info("ledger.batch", records=sum(len(v) for v in data.values()), mints=report.mints,
                  accepted=report.accepted, rejected=report.rejected, dead_letters=report.dead_letters,
                  replayed=report.replayed, published=report.published, last_seq=report.last_seq,
-                 ms=round((time.perf_counter() - started) * 1000, 1))
+                 ms=round((time.perf_counter() - started) * 1000, 1), steps=report.ms)
 
 
 async def run_ledger(settings: Settings, *, stop: asyncio.Event | None = None, max_records: int = 5000) -> None:

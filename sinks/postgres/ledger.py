@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,11 @@ __all__ = ["BatchReport", "InputRecord", "LedgerSink"]
 # tables, and an LLVM compile of a few hundred ms would dwarf them. statement_timeout:
 # generous for the largest batch (DUCATS_LEDGER_BATCH=100,000), but nothing waits forever
 # (a lock an operator's session forgot, a server that stopped answering).
-SESSION = "-c timezone=UTC -c jit=off -c statement_timeout=300s"
+# plan_cache_mode: every statement is planned for its own parameters. The ledger's lookups are
+# prepared (psycopg prepares after 5 runs), and a generic plan made while a table was still small
+# (the first batches of a fresh pipeline) seq-scanned it with ``= ANY($1)`` long after it had
+# grown: the transaction-id lookup took 700 ms a batch at 20,000 rows in bench e2e (12 ms by index).
+SESSION = "-c timezone=UTC -c jit=off -c statement_timeout=300s -c plan_cache_mode=force_custom_plan"
 # A server that died without closing the socket (host crash, partition) is noticed within
 # about 30 s instead of the kernel's two hours: TCP keepalives, and a bound on unacknowledged data.
 KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
@@ -74,6 +79,16 @@ class BatchReport:
     replayed: int = 0
     last_seq: int = 0
     published: int = 0
+    ms: dict[str, float] = field(default_factory=dict)  # milliseconds per step of the batch's transaction
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time one step (``ledger.batch`` logs them: where a slow batch spent its time)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000, 1)
 
 
 @dataclass(slots=True)
@@ -202,10 +217,14 @@ class LedgerSink:
             async with self.conn.transaction(), self.conn.cursor() as cur:
                 await cur.execute("SELECT last_seq, watermark FROM ledger_state FOR UPDATE")
                 last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
-                ledger = await self._load(cur, decoded, last_seq, watermark)
+                ledger = await self._load(cur, decoded, last_seq, watermark, report)
                 await self._apply_and_write(cur, decoded, ledger, report, chain)
-                await cq.cool_and_count(cur, census=ledger.census, previous=watermark, watermark=ledger.watermark)
+                with report.step("cool"):
+                    await cq.cool_and_count(cur, census=ledger.census, previous=watermark,
+                                            watermark=ledger.watermark)
                 await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
+                commit_started = time.perf_counter()
+            report.ms["commit"] = round((time.perf_counter() - commit_started) * 1000, 1)
         self.offsets, self.chain = offsets, chain
         report.last_seq = ledger.last_seq
         return report
@@ -244,24 +263,21 @@ class LedgerSink:
         out.accepted.setdefault(p, []).append((seq, value))
 
     async def _load(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, last_seq: int,
-                    watermark: dt.datetime | None) -> LedgerBatch:
+                    watermark: dt.datetime | None, report: BatchReport) -> LedgerBatch:
         referenced = sorted({i for _, _, ids, _ in d.transfers for i in ids})
         mint_ranges = [(m.mint_id, *mint_range(m)) for _, m, _ in d.mints]
-        holders, states = await q.load_holders(cur, referenced)
-        return LedgerBatch(
-            treasury=self.settings.treasury_set,
-            holders=holders,
-            states=states,
-            referenced=referenced,
-            seen_transactions=await q.load_seen(cur, "transaction_ids",
-                                                [t.transaction_id for _, t, _, _ in d.transfers]),
-            seen_mints=await q.load_seen(cur, "mints", [m.mint_id for _, m, _ in d.mints]),
-            taken_mint_ids=await q.load_taken_mints(cur, mint_ranges),
-            last_seq=last_seq,
-            watermark=watermark,
-            balances=await q.load_balances(cur, sorted(
-                {m.holder for _, m, _ in d.mints} | {h for _, t, _, _ in d.transfers for h in (t.sender, t.receiver)})),
-        )
+        with report.step("load_ducats"):
+            holders, states = await q.load_holders(cur, referenced)
+        with report.step("load_seen"):
+            seen_transactions = await q.load_seen(cur, "transaction_ids", [t.transaction_id for _, t, _, _ in d.transfers])
+            seen_mints = await q.load_seen(cur, "mints", [m.mint_id for _, m, _ in d.mints])
+            taken_mint_ids = await q.load_taken_mints(cur, mint_ranges)
+        with report.step("load_balances"):
+            balances = await q.load_balances(cur, sorted(
+                {m.holder for _, m, _ in d.mints} | {h for _, t, _, _ in d.transfers for h in (t.sender, t.receiver)}))
+        return LedgerBatch(treasury=self.settings.treasury_set, holders=holders, states=states, referenced=referenced,
+                           seen_transactions=seen_transactions, seen_mints=seen_mints, taken_mint_ids=taken_mint_ids,
+                           last_seq=last_seq, watermark=watermark, balances=balances)
 
     async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
                                report: BatchReport, chain: Chain) -> None:
@@ -271,47 +287,63 @@ class LedgerSink:
         id_rows: list[Any] = []
         move_rows: list[Any] = []
         conflicts: list[Any] = []
-        for rec, m, at in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
-            lo, hi = mint_range(m)
-            outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
-            if outcome is MintOutcome.APPLIED:
-                mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
-                self._accept(d, m.holder.encode(), seq, MintAccepted.of(
-                    m, seq=seq, holder_balance=ledger.balances[m.holder], applied_at=applied_at).to_json())
-                report.mints += 1
-            elif outcome is MintOutcome.CONFLICT:
-                detail = f"ducats of mint {m.mint_id} already exist"
-                conflicts.append((m.mint_id, str(DeadLetterReason.MINT_CONFLICT), detail))
-                self._dead_letter(d, rec, InvalidEvent(reason=DeadLetterReason.MINT_CONFLICT, detail=detail), report)
-        for _rec, t, ids, at in d.transfers:
-            known = t.transaction_id in ledger.seen_transactions
-            result = ledger.apply_transfer(transaction_id=t.transaction_id, sender=t.sender,
-                                           receiver=t.receiver, ducats=ids, at=at)
-            if not known:
-                id_rows.append((t.transaction_id, t.timestamp, *(
-                    (result.seq, None, None) if isinstance(result, Accepted) else
-                    (None, str(result.reason), result.detail))))
-            if isinstance(result, Accepted):
-                tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
-                                result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
-                move_rows.extend((i, result.seq, at, t.sender, t.receiver, t.transaction_id) for i in ids)
-                self._accept(d, t.sender.encode(), result.seq, TransferAccepted.of(
-                    t, seq=result.seq, consciousness_impact=result.impact, from_balance=result.from_balance,
-                    to_balance=result.to_balance, applied_at=applied_at).to_json())
-                report.accepted += 1
-            else:
-                d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected.of(
-                    t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
-                    rejected_at=applied_at).to_json(), None))
-                report.rejected += 1
-        ledger.finish()
-        for p, events in sorted(d.accepted.items()):  # after the per-event records they carry
-            d.outbox.extend((s.topic_accepted_batches, None, r, p) for r in chain.records(p, events))
+        with report.step("rules"):  # the ledger's decisions, in memory
+            for rec, m, at in d.mints:  # mints first: a transfer in the same batch may move fresh ducats
+                lo, hi = mint_range(m)
+                outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
+                if outcome is MintOutcome.APPLIED:
+                    mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
+                    self._accept(d, m.holder.encode(), seq, MintAccepted.of(
+                        m, seq=seq, holder_balance=ledger.balances[m.holder], applied_at=applied_at).to_json())
+                    report.mints += 1
+                elif outcome is MintOutcome.CONFLICT:
+                    detail = f"ducats of mint {m.mint_id} already exist"
+                    conflicts.append((m.mint_id, str(DeadLetterReason.MINT_CONFLICT), detail))
+                    self._dead_letter(d, rec, InvalidEvent(reason=DeadLetterReason.MINT_CONFLICT, detail=detail), report)
+            for _rec, t, ids, at in d.transfers:
+                known = t.transaction_id in ledger.seen_transactions
+                result = ledger.apply_transfer(transaction_id=t.transaction_id, sender=t.sender,
+                                               receiver=t.receiver, ducats=ids, at=at)
+                if not known:
+                    id_rows.append((t.transaction_id, t.timestamp, *(
+                        (result.seq, None, None) if isinstance(result, Accepted) else
+                        (None, str(result.reason), result.detail))))
+                if isinstance(result, Accepted):
+                    tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
+                                    result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
+                    move_rows.extend((i, result.seq, at, t.sender, t.receiver, t.transaction_id) for i in ids)
+                    self._accept(d, t.sender.encode(), result.seq, TransferAccepted.of(
+                        t, seq=result.seq, consciousness_impact=result.impact, from_balance=result.from_balance,
+                        to_balance=result.to_balance, applied_at=applied_at).to_json())
+                    report.accepted += 1
+                else:
+                    d.outbox.append((s.topic_rejected, t.sender.encode(), TransferRejected.of(
+                        t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
+                        rejected_at=applied_at).to_json(), None))
+                    report.rejected += 1
+            ledger.finish()
+            for p, events in sorted(d.accepted.items()):  # after the per-event records they carry
+                d.outbox.extend((s.topic_accepted_batches, None, r, p) for r in chain.records(p, events))
         await q.save_chain(cur, {p: chain.heads[p] for p in d.accepted})
-        await self._write(cur, _Rows(mint_rows, tx_rows, id_rows, move_rows, conflicts), ledger, d.outbox)
+        await self._write(cur, _Rows(mint_rows, tx_rows, id_rows, move_rows, conflicts), ledger, d.outbox, report)
 
     async def _write(self, cur: psycopg.AsyncCursor[Any], rows: _Rows, ledger: LedgerBatch,
-                     outbox: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
+                     outbox: list[tuple[str, bytes | None, bytes, int | None]], report: BatchReport) -> None:
+        with report.step("log"):
+            await self._write_log(cur, rows)
+        with report.step("memories"):
+            memories = ledger.remember(await cq.load_memories(cur, ledger.remembering()))  # sets memory_count
+        with report.step("ducats"):
+            await q.apply_changes(cur, ledger.changes)
+        with report.step("memories"):
+            await cq.write_memories(cur, memories)
+        await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
+        if outbox:
+            with report.step("outbox"):
+                await q.copy_rows(cur, "COPY outbox (topic, key, value, partition) FROM STDIN", outbox)
+
+    async def _write_log(self, cur: psycopg.AsyncCursor[Any], rows: _Rows) -> None:
+        """The accepted log itself: mints, transaction ids, transactions, moves."""
         await q.insert_mints(cur, rows.mints)
         await q.record_mint_rejections(cur, rows.mint_conflicts)
         if rows.ids:
@@ -326,10 +358,4 @@ class LedgerSink:
             await q.copy_binary_rows(
                 cur, "COPY ducat_moves (ducat_id, seq, ts, sender, receiver, transaction_id) FROM STDIN (FORMAT BINARY)",
                 rows.moves, ("int8", "int8", "timestamptz", "text", "text", "text"))
-        memories = ledger.remember(await cq.load_memories(cur, ledger.remembering()))  # sets memory_count
-        await q.apply_changes(cur, ledger.changes)
-        await cq.write_memories(cur, memories)
-        await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
-        if outbox:
-            await q.copy_rows(cur, "COPY outbox (topic, key, value, partition) FROM STDIN", outbox)
 
