@@ -44,12 +44,25 @@ HOUR = 3600
 # details] (details: a JSON text): one argument to pack per call instead of three per
 # member (redis-py's pack_command was 8 % of the worker's CPU; bench metrics).
 
-# Add members with absolute scores, keep the top N, drop the details of the evicted.
-_KEEP_TOP = """
+# The scripts' shared parts: add the members of ARGV[1] (ZADD score, HSET details), and
+# remove the members in ``old`` from both keys (in slices: unpack has a limit).
+_ADD = """
 for _, m in ipairs(cjson.decode(ARGV[1])) do
   redis.call('ZADD', KEYS[1], m[1], m[2])
   redis.call('HSET', KEYS[2], m[2], m[3])
 end
+"""
+_DROP_OLD = """
+for j = 1, #old, 5000 do
+  local last = math.min(j + 4999, #old)
+  redis.call('ZREM', KEYS[1], unpack(old, j, last))
+  redis.call('HDEL', KEYS[2], unpack(old, j, last))
+end
+return #old
+"""
+
+# Add members with absolute scores, keep the top N, drop the details of the evicted.
+_KEEP_TOP = _ADD + """
 local n = tonumber(ARGV[2])
 local extra = redis.call('ZCARD', KEYS[1]) - n
 if extra > 0 then
@@ -65,11 +78,7 @@ return extra
 # Add chunks ([score, member, data], member "<partition>:<first seq>:<count>"), drop those older
 # than the horizon, then the oldest until at most ``cap`` transactions remain, or only the newest
 # chunk (the counts are in the members' names).
-_KEEP_RECENT_CHUNKS = """
-for _, m in ipairs(cjson.decode(ARGV[1])) do
-  redis.call('ZADD', KEYS[1], m[1], m[2])
-  redis.call('HSET', KEYS[2], m[2], m[3])
-end
+_KEEP_RECENT_CHUNKS = _ADD + """
 local horizon, cap = ARGV[2], tonumber(ARGV[3])
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. horizon)
 local all = redis.call('ZRANGE', KEYS[1], #old, -1)
@@ -81,20 +90,10 @@ while total > cap and i < #all do  -- the newest chunk stays, whatever its size
   table.insert(old, all[i])
   i = i + 1
 end
-for j = 1, #old, 5000 do
-  local last = math.min(j + 4999, #old)
-  redis.call('ZREM', KEYS[1], unpack(old, j, last))
-  redis.call('HDEL', KEYS[2], unpack(old, j, last))
-end
-return #old
-"""
+""" + _DROP_OLD
 
 # Add members scored by time, then drop those older than the horizon or beyond the cap.
-_KEEP_RECENT = """
-for _, m in ipairs(cjson.decode(ARGV[1])) do
-  redis.call('ZADD', KEYS[1], m[1], m[2])
-  redis.call('HSET', KEYS[2], m[2], m[3])
-end
+_KEEP_RECENT = _ADD + """
 local horizon, cap = ARGV[2], tonumber(ARGV[3])
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. horizon)
 local extra = redis.call('ZCARD', KEYS[1]) - #old - cap
@@ -102,13 +101,7 @@ if extra > 0 then
   local more = redis.call('ZRANGE', KEYS[1], #old, #old + extra - 1)
   for _, m in ipairs(more) do table.insert(old, m) end
 end
-for i = 1, #old, 5000 do
-  local last = math.min(i + 4999, #old)
-  redis.call('ZREM', KEYS[1], unpack(old, i, last))
-  redis.call('HDEL', KEYS[2], unpack(old, i, last))
-end
-return #old
-"""
+""" + _DROP_OLD
 
 
 class HotCache:
