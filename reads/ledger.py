@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ducats.domain.consciousness import document
 from schemas.ducat_id import ducat_str
 
 # The columns of one provenance entry, named as on the wire (json_agg keeps the aliases).
@@ -101,7 +102,7 @@ async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10
     row = await _one(pool, f"""
         SELECT d.holder, d.previous_holder, d.mint_id, d.minted_at, d.transfer_count, d.last_tx_seq,
                d.last_transfer_at, d.consciousness_level, d.stage, d.temperature::text, d.network_hops,
-               d.consciousness,
+               d.impact_sum, d.last_evolution,
                (SELECT coalesce(json_agg(m ORDER BY m.seq DESC), '[]') FROM (
                     SELECT {_MOVE} FROM ducat_moves WHERE ducat_id = %(id)s ORDER BY seq DESC LIMIT %(t)s) AS m),
                (SELECT coalesce(json_agg(x ORDER BY x.significance DESC, x."memoryId"), '[]') FROM (
@@ -113,7 +114,9 @@ async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10
     if row is None:
         return None
     (holder, previous, mint_id, minted_at, count, last_seq, last_at, level, stage, temperature, hops,
-     consciousness, recent, remembered) = row
+     impact_sum, last_evolution, recent, remembered) = row
+    consciousness = document(ducat_id, transfer_count=count, impact_sum=impact_sum, network_hops=hops, stage=stage,
+                             level=round(level, 6), last_evolution=last_evolution)  # level: a real column
     return {"ducatId": ducat_str(ducat_id), "holder": holder, "previousHolder": previous, "mintId": mint_id,
             "mintedAt": _iso(minted_at), "transfers": count, "lastSeq": last_seq, "lastTransferAt": _iso(last_at),
             "level": round(level, 6), "stage": stage, "temperature": temperature, "networkHops": hops,

@@ -9,7 +9,7 @@ from math import exp, log
 
 import pytest
 
-from ducats.domain.consciousness import (MAX_MEMORIES_PER_DUCAT, DucatState, Memory, decile_of, remember,
+from ducats.domain.consciousness import (MAX_MEMORIES_PER_DUCAT, DucatState, Memory, decile_of, document, remember,
                                          remember_one, resonance_of, stage_of, temperature_of)
 from ducats.domain.ledger import Accepted, LedgerBatch
 
@@ -59,6 +59,21 @@ def test_a_ducats_life_by_hand() -> None:
     assert st.temperature == "hot" and b.watermark == T0 + 74.5 * H
     h = (D * 0x9E3779B97F4A7C15 % 2**64) / 2**64
     assert resonance_of(D, st.level) == round(0.01 + 0.09 * h * 0.213399, 6)
+
+
+def test_the_document_the_api_shows_is_built_from_the_columns() -> None:
+    st = life_of_d().changes[D]
+    shown = document(D, transfer_count=st.transfer_count, impact_sum=st.impact_sum, network_hops=st.network_hops,
+                     stage=st.stage, level=st.level, last_evolution=st.evolved_at)
+    h = (D * 0x9E3779B97F4A7C15 % 2**64) / 2**64
+    assert shown == {"awareness": {"self": 0.181269, "purpose": 0.217416, "network": 0.259182},
+                     "evolutionStage": 1, "resonanceFrequency": round(0.01 + 0.09 * h * 0.213399, 6),
+                     "lastEvolution": "2026-01-01T02:00:00Z"}
+    # a ducat that never moved has none; a stage that never rose has no lastEvolution
+    assert document(D, transfer_count=0, impact_sum=0.0, network_hops=0, stage=0, level=0.0,
+                    last_evolution=None) is None
+    assert document(D, transfer_count=1, impact_sum=0.075257, network_hops=1, stage=0, level=0.04,
+                    last_evolution=None)["lastEvolution"] is None  # type: ignore[index]
 
 
 def test_the_memories_it_keeps() -> None:
