@@ -309,7 +309,7 @@ class LedgerSink:
                         (result.seq, None, None) if isinstance(result, Accepted) else
                         (None, str(result.reason), result.detail))))
                 if isinstance(result, Accepted):
-                    tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, ids, len(ids),
+                    tx_rows.append((result.seq, t.transaction_id, t.timestamp, t.sender, t.receiver, q.int_array(ids), len(ids),
                                     result.impact, orjson.dumps(t.metadata or {}).decode(), applied_at))
                     move_rows.extend((i, result.seq, at, t.sender, t.receiver, t.transaction_id) for i in ids)
                     self._accept(d, t.sender.encode(), result.seq, TransferAccepted.of(

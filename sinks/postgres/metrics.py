@@ -12,6 +12,7 @@ import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from schemas.ducat_id import ducat_str
+from sinks.postgres.ledger_sql import int_array
 
 
 async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int], *, least: int = 0) -> list[dict[str, Any]]:
@@ -24,7 +25,7 @@ async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int], *, least: 
     async with pool.connection() as conn:
         cur = await conn.execute(
             """SELECT id, holder, transfer_count, consciousness_level, temperature::text, last_transfer_at
-               FROM ducats WHERE id = ANY(%s::bigint[]) AND transfer_count >= %s""", [list(ids), least])
+               FROM ducats WHERE id = ANY(%s::text::bigint[]) AND transfer_count >= %s""", [int_array(ids), least])
         rows = await cur.fetchall()
     return [{"ducatId": ducat_str(r[0]), "transfers": r[2], "holder": r[1], "level": r[3],
              "temperature": r[4], "lastTransferAt": None if r[5] is None else r[5].isoformat()} for r in rows]
