@@ -282,7 +282,7 @@ async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
     events = [e for f in folds for e in f.events]
     # The ids once each, as the ledger wrote them (canonical), then parsed together.
     moved = sorted(ducat_ints(list({d for e in events if "ducatIds" in e for d in e["ducatIds"]})))
-    rows = await pg.moved_ducats(res.pool, moved, least=res.hot.threshold)
+    rows = await pg.moved_ducats(res.pool, moved, least=res.hot.threshold, above=res.hot.lowest)
     watermark = max(f.pm.watermark for f in folds)
     edges = {k: v for f in folds for k, v in f.edges.items()}
     async with res.redis.pipeline(transaction=False) as pipe:

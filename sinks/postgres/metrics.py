@@ -15,17 +15,23 @@ from schemas.ducat_id import ducat_str
 from sinks.postgres.ledger_sql import int_array
 
 
-async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int], *, least: int = 0) -> list[dict[str, Any]]:
-    """The stored state of those of ``ids`` moved at least ``least`` times: one array query.
+async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int], *, least: int = 0,
+                       above: str = "") -> list[dict[str, Any]]:
+    """The stored state of those of ``ids`` that rank above (``least`` transfers, ``above``)
+    in the hot cache's order (count, then the id's text bytewise): one array query.
 
-    The hot cache wants only ducats that can enter its top set, so ``least`` is its
-    threshold: the others are filtered where they are, not built into rows here."""
+    The hot cache wants only ducats that can enter its top set, so that is its lowest
+    member: the others are filtered where they are, not built into rows here."""
     if not ids:
         return []
     async with pool.connection() as conn:
         cur = await conn.execute(
             """SELECT id, holder, transfer_count, consciousness_level, temperature::text, last_transfer_at
-               FROM ducats WHERE id = ANY(%s::text::bigint[]) AND transfer_count >= %s""", [int_array(ids), least])
+               FROM ducats WHERE id = ANY(%(ids)s::text::bigint[]) AND transfer_count >= %(least)s
+                AND (transfer_count > %(least)s
+                     OR ('BATCH-' || (id / 1000000) || '-' || lpad((id %% 1000000)::text, 6, '0'))
+                        COLLATE "C" > %(above)s)""",
+            {"ids": int_array(ids), "least": least, "above": above})
         rows = await cur.fetchall()
     return [{"ducatId": ducat_str(r[0]), "transfers": r[2], "holder": r[1], "level": r[3],
              "temperature": r[4], "lastTransferAt": None if r[5] is None else r[5].isoformat()} for r in rows]

@@ -112,21 +112,33 @@ class HotCache:
         self._top = client.register_script(_KEEP_TOP)
         self._recent = client.register_script(_KEEP_RECENT)
         self._recent_chunks = client.register_script(_KEEP_RECENT_CHUNKS)
-        # Lowest transfer count in a full top set. Counts only grow, so a stale
-        # (lower) value only lets through candidates that the script then trims.
+        # The lowest member of a full top set, as Redis orders it: (transfer count, then the
+        # ducat id's text, bytewise). Only a candidate above it can stay, so the rest are not
+        # sent (nor read: sinks/postgres/metrics.py filters on it). Counts only grow, so the
+        # lowest member only rises, and a stale (lower) value only lets through candidates that
+        # the script then trims. It matters for ties: with 10,000 members all at one transfer,
+        # a count threshold alone let every moved ducat in and out again, every batch (bench e2e).
         self.threshold = 0
+        self.lowest = ""
 
     async def refresh_threshold(self) -> int:
         key = self.keys.hot_ducats
         if await self.client.zcard(key) >= self.settings.hot_ducats:
             lowest = await self.client.zrange(key, 0, 0, withscores=True)
-            self.threshold = int(lowest[0][1]) if lowest else 0
+            if lowest:
+                member, score = lowest[0]
+                self.threshold = int(score)
+                self.lowest = member.decode() if isinstance(member, bytes) else str(member)
         return self.threshold
+
+    def can_enter(self, transfers: int, ducat: str) -> bool:
+        """Whether a ducat with this count would rank above the lowest member."""
+        return (transfers, ducat) > (self.threshold, self.lowest)
 
     async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, pipe: Any = None) -> None:
         """rows: current state of moved ducats (ducatId, transfers, holder, ...)."""
         members = [(r["transfers"], r["ducatId"], orjson.dumps(r).decode()) for r in rows
-                   if r["transfers"] >= self.threshold]
+                   if self.can_enter(r["transfers"], r["ducatId"])]
         if members:
             await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat],
                             args=[orjson.dumps(members), self.settings.hot_ducats], client=pipe)
