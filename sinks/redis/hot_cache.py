@@ -124,7 +124,8 @@ class HotCache:
     async def refresh_threshold(self) -> int:
         key = self.keys.hot_ducats
         if await self.client.zcard(key) >= self.settings.hot_ducats:
-            lowest = await self.client.zrange(key, 0, 0, withscores=True)
+            lowest: list[tuple[bytes | str, float]] = await self.client.zrange(  # type: ignore[assignment]
+                key, 0, 0, withscores=True)
             if lowest:
                 member, score = lowest[0]
                 self.threshold = int(score)

@@ -50,7 +50,8 @@ async def test_the_set_is_the_top_by_count_then_id_and_only_rivals_are_read(
             rows = await moved_ducats(pool, sorted(offered[k:k + N]), least=hot.threshold, above=hot.lowest)
             read.append(len(rows))
             await hot.record_ducats(rows)
-        members = await redis_client.zrange(keys.hot_ducats, 0, -1, withscores=True)
+        members: list[tuple[bytes, float]] = await redis_client.zrange(  # type: ignore[assignment]
+            keys.hot_ducats, 0, -1, withscores=True)
         expected = sorted(((counts[d], ducat_str(d)) for d in ids), reverse=True)[:N]
         assert sorted(((int(sc), m.decode()) for m, sc in members), reverse=True) == expected
         assert set(await redis_client.hkeys(keys.hot_ducat)) == {m.encode() for _, m in expected}
