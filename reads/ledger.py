@@ -115,11 +115,12 @@ async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10
         return None
     (holder, previous, mint_id, minted_at, count, last_seq, last_at, level, stage, temperature, hops,
      impact_sum, last_evolution, recent, remembered) = row
+    level = round(level, 6)  # a real column: shown, and the resonance computed, at 6 places
     consciousness = document(ducat_id, transfer_count=count, impact_sum=impact_sum, network_hops=hops, stage=stage,
-                             level=round(level, 6), last_evolution=last_evolution)  # level: a real column
+                             level=level, last_evolution=_iso(last_evolution))
     return {"ducatId": ducat_str(ducat_id), "holder": holder, "previousHolder": previous, "mintId": mint_id,
             "mintedAt": _iso(minted_at), "transfers": count, "lastSeq": last_seq, "lastTransferAt": _iso(last_at),
-            "level": round(level, 6), "stage": stage, "temperature": temperature, "networkHops": hops,
+            "level": level, "stage": stage, "temperature": temperature, "networkHops": hops,
             "consciousness": consciousness, "recentTransfers": _decoded(recent), "memories": _decoded(remembered)}
 
 

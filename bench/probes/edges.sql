@@ -48,17 +48,21 @@ BEGIN
   SELECT count(*) INTO n FROM floor;
   RAISE NOTICE 'floor: % rows in % ms', n, round(extract(epoch FROM clock_timestamp() - t0) * 1000);
 END $$;
+-- one ledger batch's pairs, aggregated, upserted; idempotent by seq (a replayed batch changes nothing)
+CREATE FUNCTION upsert_batch(i int) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO edges AS e SELECT region, sender, receiver, sum(weight), count(*), min(seq), max(seq), now(), now()
+    FROM batches WHERE b = i GROUP BY 1, 2, 3
+    ON CONFLICT (region, sender, receiver) DO UPDATE
+      SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
+          last_seq = excluded.last_seq, last_at = excluded.last_at
+      WHERE e.last_seq < excluded.first_seq
+$$;
 -- the candidate: upsert per batch, idempotent by seq (a replayed batch changes nothing)
 DO $$
 DECLARE t0 timestamptz := clock_timestamp(); n bigint;
 BEGIN
   FOR i IN 1..40 LOOP
-    INSERT INTO edges AS e SELECT region, sender, receiver, sum(weight), count(*), min(seq), max(seq), now(), now()
-      FROM batches WHERE b = i GROUP BY 1, 2, 3
-      ON CONFLICT (region, sender, receiver) DO UPDATE
-        SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
-            last_seq = excluded.last_seq, last_at = excluded.last_at
-        WHERE e.last_seq < excluded.first_seq;
+    PERFORM upsert_batch(i);
   END LOOP;
   SELECT count(*) INTO n FROM edges;
   RAISE NOTICE 'upsert: % edges in % ms', n, round(extract(epoch FROM clock_timestamp() - t0) * 1000);
@@ -69,12 +73,7 @@ DECLARE t0 timestamptz := clock_timestamp(); w bigint; w2 bigint;
 BEGIN
   SELECT sum(weight) INTO w FROM edges;
   FOR i IN 31..40 LOOP
-    INSERT INTO edges AS e SELECT region, sender, receiver, sum(weight), count(*), min(seq), max(seq), now(), now()
-      FROM batches WHERE b = i GROUP BY 1, 2, 3
-      ON CONFLICT (region, sender, receiver) DO UPDATE
-        SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
-            last_seq = excluded.last_seq, last_at = excluded.last_at
-        WHERE e.last_seq < excluded.first_seq;
+    PERFORM upsert_batch(i);
   END LOOP;
   SELECT sum(weight) INTO w2 FROM edges;
   RAISE NOTICE 'replay: weight % -> % in % ms', w, w2, round(extract(epoch FROM clock_timestamp() - t0) * 1000);

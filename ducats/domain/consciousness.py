@@ -166,16 +166,14 @@ def resonance_of(ducat: int, level: float) -> float:
 
 
 def document(ducat: int, *, transfer_count: int, impact_sum: float, network_hops: int, stage: int, level: float,
-             last_evolution: dt.datetime | None) -> dict[str, object] | None:
+             last_evolution: str | None) -> dict[str, object] | None:
     """A ducat's consciousness as the API shows it, from its stored columns (None until it
-    first moves): awareness rounded to 6 places, ``lastEvolution`` in UTC with 'Z'."""
+    first moves): awareness rounded to 6 places; ``last_evolution`` as the caller formats times."""
     if transfer_count == 0:
         return None
     s, p, n = awareness(transfer_count, impact_sum, network_hops)
     return {"awareness": {"self": round(s, 6), "purpose": round(p, 6), "network": round(n, 6)},
-            "evolutionStage": stage, "resonanceFrequency": resonance_of(ducat, level),
-            "lastEvolution": None if last_evolution is None
-            else last_evolution.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+            "evolutionStage": stage, "resonanceFrequency": resonance_of(ducat, level), "lastEvolution": last_evolution}
 
 
 def temperature_of(last_at: dt.datetime | None, watermark: dt.datetime | None) -> str:

@@ -64,7 +64,8 @@ def test_a_ducats_life_by_hand() -> None:
 def test_the_document_the_api_shows_is_built_from_the_columns() -> None:
     st = life_of_d().changes[D]
     shown = document(D, transfer_count=st.transfer_count, impact_sum=st.impact_sum, network_hops=st.network_hops,
-                     stage=st.stage, level=st.level, last_evolution=st.evolved_at)
+                     stage=st.stage, level=st.level, last_evolution="2026-01-01T02:00:00Z")
+    assert st.evolved_at == T0 + 2 * H  # the time the caller formats
     h = (D * 0x9E3779B97F4A7C15 % 2**64) / 2**64
     assert shown == {"awareness": {"self": 0.181269, "purpose": 0.217416, "network": 0.259182},
                      "evolutionStage": 1, "resonanceFrequency": round(0.01 + 0.09 * h * 0.213399, 6),
