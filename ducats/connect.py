@@ -10,6 +10,9 @@ psycopg gives no SQLSTATE for a failed connection attempt (psycopg#1188), so the
 decision never reads the message: after a failed connect, libpq's PQping asks the
 server whether it accepts connections at all. OK means it does, so the refusal
 was ours to fix; REJECT (starting up, shutting down) and NO_RESPONSE are outages.
+A server that finishes starting between the failed attempt and the ping answers OK
+to a refusal that was an outage ("not yet accepting connections"): so an OK is
+checked by one more connection attempt, and only a second refusal is ours to fix.
 Every message names the service, the URL with its password masked, and the fix.
 """
 from __future__ import annotations
@@ -61,11 +64,21 @@ def _pg_connect_error(exc: psycopg.OperationalError, url: str, where: str) -> Du
         ping = pq.Ping.NO_ATTEMPT
     if ping is pq.Ping.NO_ATTEMPT:
         return ConfigError(f"DATABASE_URL {mask_url(url)} is not a valid PostgreSQL URL; fix: set DATABASE_URL")
+    if ping is pq.Ping.OK and _connects(url):  # it came up after our attempt: that was an outage
+        return ServiceUnavailable(f"{where} was starting: {_first_line(exc)}; fix: {PG_FIX}")
     if ping is pq.Ping.OK:  # it accepts connections, just not ours
         return ServiceRefused(f"{where} refused the connection: {_first_line(exc)}; "
                               "fix: check the user, password and database in DATABASE_URL")
     state = "is starting or stopping" if ping is pq.Ping.REJECT else "is not answering"
     return ServiceUnavailable(f"{where} {state}; fix: {PG_FIX}")
+
+
+def _connects(url: str) -> bool:
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except psycopg.Error:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -4,11 +4,11 @@ The agent is thin. It reads the batches topic, where the ledger writes each
 batch's accepted events of a partition as one record (docs/throughput.md), so
 that Faust handles one record per batch instead of one per event. It takes
 several of those records at a time (``take_events``, acked only after they are
-processed), groups their events by source partition, folds each
-part into that partition's metrics record and its network edges (pure
-functions in ducats.domain), writes each changed table key once, to the
-changelog partition of its source partition, and hands the results to the
-Redis and Postgres sinks.
+processed), groups their events by source partition, writes their network
+edges to PostgreSQL (sinks/postgres/edges.py, docs/network.md), folds each part
+into that partition's metrics record (pure functions in ducats.domain), writes
+that record once, to the changelog partition of its source partition, and hands
+the results to the Redis and Postgres sinks.
 
 Exactness does not rest on Faust's offsets. The records of a partition form a
 chain (schemas/batches.py), and a record is folded only if it continues what the
@@ -42,7 +42,7 @@ from psycopg_pool import AsyncConnectionPool
 from ducats import observability as obs
 from ducats.connect import pg_pool, redis_connect
 from ducats.domain import metrics as m
-from ducats.domain.network import Edge, edge_key, fold_edges
+from ducats.domain.network import Edge
 from ducats.health import Readiness
 from ducats.keys import RedisKeys
 from ducats.logs import get_logger
@@ -51,7 +51,9 @@ from reads import snapshot as reads
 from reads.census import census
 from schemas import batches
 from schemas.ducat_id import ducat_ints
+from sinks.postgres import edges as edges_sink
 from sinks.postgres import metrics as pg
+from sinks.postgres.edges import Network
 from sinks.redis.hot_cache import HotCache
 from sinks.redis.metrics import WORKER, MetricStore
 from streams.outages import WorkerHealth
@@ -134,10 +136,6 @@ class MetricsTable(VersionedTable):
     version = "seq"  # m.PartitionMetrics.seq
 
 
-class EdgesTable(VersionedTable):
-    version = "last_seq"  # Edge.last_seq
-
-
 def _write(table: faust.types.TableT, partition: int, key: str, value: dict[str, Any]) -> None:
     """Set ``key`` and send its changelog record to ``partition``.
 
@@ -161,27 +159,17 @@ class Folded:
 
 
 def fold_partition(*, partition: int, events: list[dict[str, Any]], offset: int, metrics_table: faust.types.TableT,
-                   edges_table: faust.types.TableT, treasury: frozenset[str],
+                   treasury: frozenset[str], network: Network,
                    records: list[list[dict[str, Any]]] | None = None) -> Folded:
-    """Fold one partition's events (of its batch records up to ``offset``) into its record
-    and edges; write each changed key once."""
-    edges: dict[str, Edge] = {}
-    for e in events:
-        if "transactionId" in e:
-            key = edge_key(e["from"], e["to"])
-            if key not in edges:
-                edges[key] = Edge.from_dict(edges_table.data.get(key))
-    changed = fold_edges(edges, events)
-    new_edge_seqs = frozenset(edges[k].first_seq for k in changed)
+    """Fold one partition's events (of its batch records up to ``offset``) into its record,
+    with the edges as the edges sink stored them (``network``); write the record once."""
     pm = m.PartitionMetrics.from_dict(metrics_table.data.get(f"p{partition}"))
     when: dict[int, int] = {}
-    fresh = m.fold_events(pm, events, treasury, new_edge_seqs, when)
-    for key in changed:
-        _write(edges_table, partition, key, edges[key].to_dict())
+    fresh = m.fold_events(pm, events, treasury, network.new_seqs, when)
     if fresh:
         pm.offset = max(pm.offset, offset)
         _write(metrics_table, partition, f"p{partition}", pm.to_dict())
-    return Folded(partition=partition, events=events, pm=pm, edges={k: edges[k] for k in changed}, fresh=fresh,
+    return Folded(partition=partition, events=events, pm=pm, edges=network.edges.get(partition, {}), fresh=fresh,
                   when=when, records=[events] if records is None else records)
 
 
@@ -362,15 +350,13 @@ class SnapshotPublisher:
 
 def register(app: faust.App, settings: Settings, res: Resources) -> None:
     accepted = app.topic(settings.topic_accepted_batches, value_serializer="raw", key_serializer="raw")
-    # Keys are strings ("p3", "alice→bob"), values plain dicts: both JSON in the changelog.
+    # Keys are strings ("p3"), values plain dicts: both JSON in the changelog. The edges
+    # are in PostgreSQL (sinks/postgres/edges.py), not in a table: docs/network.md.
     schema: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
     # app.Table builds conf.Table; these are built the same way, with their own class.
     metrics_table = MetricsTable(app, name="partition-metrics", beacon=app.tables.beacon, schema=schema,
                                  extra_topic_configs=CHANGELOG_CONFIG)
-    edges_table = EdgesTable(app, name="network-edges", beacon=app.tables.beacon, schema=schema,
-                             extra_topic_configs=CHANGELOG_CONFIG)
     app.tables.add(metrics_table)
-    app.tables.add(edges_table)
     publisher = SnapshotPublisher(
         settings=settings, res=res,
         metrics_topic=app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw"),
@@ -387,9 +373,15 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             started = time.perf_counter()
             parts, gaps = reader.sort(batch)  # a record: one ledger batch's accepted events of its partition
             sorted_at = time.perf_counter()
-            # Folded once (the table writes and their changelog records happen here) ...
+            # The edges first, in PostgreSQL, so that the fold counts new edges from what is stored ...
+            network = Network()
+            if parts:
+                network = await res.health.ride_out("edges", functools.partial(
+                    edges_sink.write, res.pool, {p: part.events for p, part in parts.items()}))
+            edges_at = time.perf_counter()
+            # ... folded once (the table writes and their changelog records happen here) ...
             folds = [fold_partition(partition=p, events=part.events, offset=part.offset, metrics_table=metrics_table,
-                                    edges_table=edges_table, treasury=settings.treasury_set, records=part.records)
+                                    treasury=settings.treasury_set, network=network, records=part.records)
                      for p, part in sorted(parts.items())]
             folded_at = time.perf_counter()
             # ... published until it succeeds: the batch is acked only after this returns.
@@ -404,7 +396,8 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
                 obs.METRICS_EVENTS.labels(str(f.partition), "no").inc(len(f.events) - f.fresh)
             log.info("metrics.batch", events=len(batch), fresh=sum(f.fresh for f in folds),
                      partitions=len(folds), gaps=len(gaps), ms=round(took * 1000, 1),
-                     decode_ms=round((sorted_at - started) * 1000, 1), fold_ms=round((folded_at - sorted_at) * 1000, 1))
+                     decode_ms=round((sorted_at - started) * 1000, 1), edges_ms=round((edges_at - sorted_at) * 1000, 1),
+                     fold_ms=round((folded_at - edges_at) * 1000, 1))
 
     # The timers try once per tick; an outage makes them skip (with backoff), never crash.
     @app.timer(0.1, on_leader=True)

@@ -5,6 +5,9 @@ number of transfers, and the seqs of its first and last transfer. All of an
 edge's transfers come from one partition of the accepted topic (it is keyed by
 ``from``), in seq order, so a per-edge ``last_seq`` makes every update
 idempotent: a redelivered transfer is skipped.
+
+The edges are kept in PostgreSQL (sinks/postgres/edges.py, docs/network.md);
+``fold_edges`` is the rule they follow, the model the sink's tests hold it to.
 """
 from __future__ import annotations
 
@@ -14,6 +17,17 @@ from typing import Any
 
 
 SEP = "\u2192"  # "from→to" keys read well in redis-cli and kcat
+UNKNOWN_REGION = "unknown"
+REGION_CHARS = 32
+
+
+def region_of(stated: Any) -> str:
+    """A holder's region from what a transfer's metadata states (``fromRegion`` or
+    ``toRegion``): a string of 1 to 32 characters, trimmed and lower-cased;
+    anything else is ``unknown`` (docs/network.md)."""
+    if isinstance(stated, str) and 0 < len(stated.strip()) <= REGION_CHARS:
+        return stated.strip().lower()
+    return UNKNOWN_REGION
 
 
 @dataclass(slots=True, kw_only=True)

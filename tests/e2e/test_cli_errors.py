@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from ducats.errors import EXIT_PERMANENT, EXIT_RETRIABLE
+from ducats.connect import pg_error
+from ducats.errors import EXIT_PERMANENT, EXIT_RETRIABLE, ServiceRefused, ServiceUnavailable
 from ducats.kafka import ensure_topics
 from ducats.settings import PROJECT_ROOT, Settings
 from sinks.postgres.migrate import migrate
@@ -77,6 +79,21 @@ def test_a_missing_database_is_one_line_exit_1_with_the_fix(command: str, base_s
     url = base_settings.database_url.rsplit("/", 1)[0] + "/no_such_database"
     line = one_line(ducats(command, {"DATABASE_URL": url}), EXIT_PERMANENT)
     assert "database \"no_such_database\" does not exist" in line and REFUSED_FIX in line
+
+
+def test_a_server_that_came_up_after_the_failed_attempt_is_an_outage_not_a_refusal(
+        base_settings: Settings) -> None:
+    """The race of a restart: the attempt failed with "the database system is not yet
+    accepting connections", and by the time it is classified the server answers. That
+    is an outage to wait out (exit 75), not a wrong URL (exit 1)."""
+    starting = psycopg.OperationalError("connection failed: FATAL:  the database system is not yet "
+                                        "accepting connections")
+    err = pg_error(starting, base_settings.database_url)
+    assert isinstance(err, ServiceUnavailable) and err.exit_code == EXIT_RETRIABLE, err
+    assert "was starting" in str(err) and PG_FIX in str(err)
+    refused = pg_error(psycopg.OperationalError("FATAL:  role \"nouser\" does not exist"),
+                       base_settings.database_url.replace("postgresql://ducats@", "postgresql://nouser@"))
+    assert isinstance(refused, ServiceRefused) and REFUSED_FIX in str(refused), refused
 
 
 @pytest.mark.parametrize("command", ["status", "worker"])

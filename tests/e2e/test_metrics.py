@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ducats.domain.metrics import KEEP, WINDOWS
+from ducats.domain.network import Edge, edge_key, fold_edges
 from ducats.kafka import end_offsets
 from ducats.procs import WorkerProcess, post_mortems
 from ducats.settings import Settings
@@ -77,6 +78,18 @@ async def reference_log(s: Settings) -> tuple[dict[str, dict[str, int]], int]:
     return {k: dict(v) for k, v in out.items()}, watermark
 
 
+async def check_edges(s: Settings, snap: dict[str, Any]) -> None:
+    """PostgreSQL's edges are the accepted log's, folded by the rule once (whatever the
+    crashes and replays on the way), and the snapshot counts each of them once."""
+    reference: dict[str, Edge] = {}
+    fold_edges(reference, [orjson.loads(rec.value) for rec in await read_all(s, s.topic_accepted)])
+    with psycopg.connect(s.database_url) as conn:
+        stored = {edge_key(a, b): (w, n, f, last) for a, b, w, n, f, last in conn.execute(
+            "SELECT sender, receiver, weight, transfers, first_seq, last_seq FROM edges")}
+    assert stored == {k: (e.weight, e.transfers, e.first_seq, e.last_seq) for k, e in reference.items()}
+    assert snap["network"]["edges"] == len(reference) > 0
+
+
 async def reference_windows(s: Settings) -> dict[str, dict[str, int]]:
     return (await reference_log(s))[0]
 
@@ -131,6 +144,7 @@ async def check(s: Settings, snap: dict[str, Any], totals: dict[str, int]) -> No
         assert v["velocity"] == pytest.approx(moves / totals["circulation"], abs=1e-6), name
         assert v["previousVelocity"] == pytest.approx(previous / totals["circulation"], abs=1e-6), name
     assert any(snap["velocity"][name]["moves"] for name in WINDOWS)  # the comparison is not all zeros
+    await check_edges(s, snap)
 
 
 def iso(seconds: int) -> str:

@@ -20,7 +20,7 @@ from ducats.settings import PROJECT_ROOT, Settings
 from streams.topics import pipeline_topics
 from tests.fixtures.services import clean_up_topics, topic_prefixes
 
-FAUST = ("partition-metrics-changelog", "network-edges-changelog", "__assignor-__leader")
+FAUST = ("partition-metrics-changelog", "__assignor-__leader")
 
 
 async def topics(s: Settings) -> set[str]:

@@ -1,5 +1,6 @@
-"""Holder-to-holder edges (ducats.domain.network), and their count in the
-partition record, with plain dicts standing in for the Faust tables. No services."""
+"""Holder-to-holder edges (ducats.domain.network): the rule the edges sink follows,
+and their count in the partition record, with a plain dict standing in for the
+Faust table. No services (the sink itself: tests/integration/test_edges_sink.py)."""
 from __future__ import annotations
 
 from typing import Any, cast
@@ -7,7 +8,8 @@ from typing import Any, cast
 from faust.types import TableT
 
 from ducats.domain.metrics import PartitionMetrics, apply
-from ducats.domain.network import Edge, edge_key, fold_edges
+from ducats.domain.network import UNKNOWN_REGION, Edge, edge_key, fold_edges, region_of
+from sinks.postgres.edges import Network
 from streams.metrics import fold_partition
 
 TREASURY = frozenset({"treasury"})
@@ -112,26 +114,30 @@ class FakeTable:
         self.sent.append((partition, key, value))
 
 
-def fold(partition: int, events: list[dict[str, Any]], metrics: FakeTable, edges: FakeTable) -> int:
+def fold(partition: int, events: list[dict[str, Any]], metrics: FakeTable, new_edges: set[int]) -> int:
+    """Fold as the worker does, with the edges sink's answer given: which transfers created an edge."""
     folded = fold_partition(partition=partition, events=events, offset=0, treasury=TREASURY,
-                            metrics_table=cast(TableT, metrics),
-                            edges_table=cast(TableT, edges))
+                            metrics_table=cast(TableT, metrics), network=Network(new_seqs=frozenset(new_edges)))
     return folded.fresh
 
 
-def test_a_batch_counts_each_new_edge_once_and_writes_each_key_once() -> None:
-    metrics, edges = FakeTable(), FakeTable()
+def test_a_batch_counts_each_new_edge_once_and_writes_its_record_once() -> None:
+    metrics = FakeTable()
     first = [mint(1, "a", 100), transfer(2, "a", "b", 1), transfer(3, "a", "c", 2), transfer(4, "a", "b", 3)]
-    assert fold(2, first, metrics, edges) == 4
+    assert fold(2, first, metrics, {2, 3}) == 4
     assert metrics.data["p2"]["edges"] == 2 and metrics.data["p2"]["seq"] == 4
-    assert sorted(key for _, key, _ in edges.sent) == ["a\u2192b", "a\u2192c"]   # once each, not per transfer
     assert [(p, key) for p, key, _ in metrics.sent] == [(2, "p2")]
-    assert edges.data["a\u2192b"]["weight"] == 4
 
     second = [transfer(5, "a", "b", 1), transfer(6, "a", "d", 1), transfer(7, "b", "a", 1)]
-    assert fold(2, second, metrics, edges) == 3
+    assert fold(2, second, metrics, {6, 7}) == 3
     assert metrics.data["p2"]["edges"] == 4   # a->d and b->a are new; a->b was known
-    sent = len(metrics.sent) + len(edges.sent)
-    assert fold(2, first + second, metrics, edges) == 0   # the whole log redelivered
+    sent = len(metrics.sent)
+    assert fold(2, first + second, metrics, {2, 3, 6, 7}) == 0   # the whole log redelivered
     assert metrics.data["p2"]["edges"] == 4 and metrics.data["p2"]["transfers"] == 6
-    assert len(metrics.sent) + len(edges.sent) == sent   # and nothing written
+    assert len(metrics.sent) == sent   # and nothing written
+
+
+def test_regions_are_short_strings_lower_cased_and_anything_else_is_unknown() -> None:
+    assert region_of("EU") == "eu" and region_of(" latam ") == "latam"
+    assert [region_of(v) for v in (None, "", "   ", 7, ["eu"], "x" * 33)] == [UNKNOWN_REGION] * 6
+    assert region_of("x" * 32) == "x" * 32

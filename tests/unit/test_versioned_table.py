@@ -12,7 +12,7 @@ import faust
 from faust.events import Event
 from faust.types import Message
 
-from streams.metrics import EdgesTable, MetricsTable
+from streams.metrics import MetricsTable
 
 
 def app() -> faust.App:
@@ -35,17 +35,17 @@ def test_a_changelog_record_older_than_the_table_is_not_applied() -> None:
 
 def test_newer_records_apply_and_the_highest_in_a_batch_wins() -> None:
     a = app()
-    table = EdgesTable(a, name="network-edges")
-    table.data["a→b"] = {"last_seq": 10, "transfers": 1}
-    table.apply_changelog_batch(records(a, ("a→b", {"last_seq": 30, "transfers": 3}),
-                                        ("a→b", {"last_seq": 20, "transfers": 2}),  # a late older record
-                                        ("c→d", {"last_seq": 5, "transfers": 1}),
-                                        ("c→d", {"last_seq": 5, "transfers": 1})))  # the same, sent twice
-    assert dict(table.data) == {"a→b": {"last_seq": 30, "transfers": 3}, "c→d": {"last_seq": 5, "transfers": 1}}
+    table = MetricsTable(a, name="partition-metrics")
+    table.data["a→b"] = {"seq": 10, "transfers": 1}
+    table.apply_changelog_batch(records(a, ("a→b", {"seq": 30, "transfers": 3}),
+                                        ("a→b", {"seq": 20, "transfers": 2}),  # a late older record
+                                        ("c→d", {"seq": 5, "transfers": 1}),
+                                        ("c→d", {"seq": 5, "transfers": 1})))  # the same, sent twice
+    assert dict(table.data) == {"a→b": {"seq": 30, "transfers": 3}, "c→d": {"seq": 5, "transfers": 1}}
 
 
 def test_a_deletion_still_deletes() -> None:
     a = app()
-    table = EdgesTable(a, name="network-edges")
-    table.apply_changelog_batch(records(a, ("a→b", {"last_seq": 3}), ("a→b", None)))
+    table = MetricsTable(a, name="partition-metrics")
+    table.apply_changelog_batch(records(a, ("a→b", {"seq": 3}), ("a→b", None)))
     assert "a→b" not in table.data

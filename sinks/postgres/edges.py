@@ -1,0 +1,148 @@
+"""The edges sink: holders and holder-to-holder edges in PostgreSQL, idempotent
+by seq (docs/network.md).
+
+One transaction per worker batch: lock the batch's partitions' positions, keep
+the transfers above them, register their holders (the first region stated
+wins), upsert the edges aggregated per pair, move the positions on. Then read
+back the state of every pair the batch names, first run or replay alike: the
+worker counts new edges and fills the hot cache from what is stored, so a
+replay gives the same answers as the first run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from ducats.domain.network import Edge, edge_key, region_of
+from sinks.postgres.ledger_sql import int_array
+
+
+@dataclass(slots=True)
+class Network:
+    """What a batch's write left in the edges: the seqs of the transfers that created
+    an edge, and the stored state of each pair the batch names, by source partition."""
+
+    new_seqs: frozenset[int] = frozenset()
+    edges: dict[int, dict[str, Edge]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Pair:
+    sender: str
+    receiver: str
+    weight: int
+    transfers: int
+    first_seq: int
+    last_seq: int
+    first_at: str
+    last_at: str
+
+
+def _aggregate(transfers: Sequence[Mapping[str, Any]]) -> tuple[dict[str, _Pair], dict[str, tuple[str, bool, int, str]]]:
+    """The pairs of ``transfers`` (in seq order), and what they state of each holder
+    they name: (region, as sender, seq, time), a statement as sender first, else the
+    first as receiver."""
+    pairs: dict[str, _Pair] = {}
+    holders: dict[str, tuple[str, bool, int, str]] = {}
+    for e in transfers:
+        seq, ts, meta = e["seq"], e["timestamp"], e.get("metadata") or {}
+        have = holders.get(e["from"])
+        if have is None or not have[1]:
+            holders[e["from"]] = (region_of(meta.get("fromRegion")), True, seq, ts)
+        if e["to"] not in holders:
+            holders[e["to"]] = (region_of(meta.get("toRegion")), False, seq, ts)
+        key = edge_key(e["from"], e["to"])
+        pair = pairs.get(key)
+        if pair is None:
+            pairs[key] = _Pair(e["from"], e["to"], e["ducatCount"], 1, seq, seq, ts, ts)
+        else:
+            pair.weight += e["ducatCount"]
+            pair.transfers += 1
+            pair.last_seq, pair.last_at = seq, ts
+    return pairs, holders
+
+
+async def write(pool: AsyncConnectionPool, parts: Mapping[int, Sequence[Mapping[str, Any]]]) -> Network:
+    """Write the transfers of ``parts`` (source partition -> its events, in seq order)."""
+    partitions = sorted(parts)
+    if not partitions:
+        return Network()
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("INSERT INTO edge_positions (partition, seq) SELECT p, 0 FROM unnest(%s::int[]) AS p "
+                           "ON CONFLICT DO NOTHING", [partitions])
+        cur = await conn.execute("SELECT partition, seq FROM edge_positions WHERE partition = ANY(%s::int[]) "
+                                 "ORDER BY partition FOR UPDATE", [partitions])
+        positions = {int(p): int(s) for p, s in await cur.fetchall()}
+        fresh = [e for p in partitions for e in parts[p] if "transactionId" in e and e["seq"] > positions[p]]
+        fresh.sort(key=lambda e: e["seq"])
+        pairs, holders = _aggregate(fresh)
+        if holders:
+            # A statement as sender beats one as receiver; between two of a kind the lower
+            # seq wins. A sender's own statements come from its own partition, in seq
+            # order, so its region is fixed by its first transfer, whatever the order in
+            # which the partitions progress: its edges' partition never changes.
+            hs = list(holders.values())
+            await conn.execute(
+                """INSERT INTO holders AS h (holder, region, as_sender, seq, at)
+                   SELECT * FROM unnest(%s::text[], %s::text[], %s::bool[], %s::text::bigint[], %s::timestamptz[])
+                   ON CONFLICT (holder) DO UPDATE
+                     SET region = excluded.region, as_sender = excluded.as_sender, seq = excluded.seq, at = excluded.at
+                     WHERE (excluded.as_sender AND NOT h.as_sender)
+                        OR (excluded.as_sender = h.as_sender AND excluded.seq < h.seq)""",
+                [list(holders), [h[0] for h in hs], [h[1] for h in hs], int_array([h[2] for h in hs]),
+                 [h[3] for h in hs]])
+        if pairs:
+            ps = list(pairs.values())
+            await conn.execute(
+                """INSERT INTO edges AS e (region, sender, receiver, weight, transfers, first_seq, last_seq,
+                                           first_at, last_at)
+                   SELECT h.region, x.s, x.r, x.w, x.n, x.f, x.l, x.fa, x.la
+                   FROM unnest(%s::text[], %s::text[], %s::text::bigint[], %s::text::bigint[], %s::text::bigint[],
+                               %s::text::bigint[], %s::timestamptz[], %s::timestamptz[]) AS x(s, r, w, n, f, l, fa, la)
+                   JOIN holders h ON h.holder = x.s
+                   ON CONFLICT (region, sender, receiver) DO UPDATE
+                     SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
+                         last_seq = excluded.last_seq, last_at = excluded.last_at
+                     WHERE e.last_seq < excluded.first_seq""",
+                [[p.sender for p in ps], [p.receiver for p in ps], int_array([p.weight for p in ps]),
+                 int_array([p.transfers for p in ps]), int_array([p.first_seq for p in ps]),
+                 int_array([p.last_seq for p in ps]), [p.first_at for p in ps], [p.last_at for p in ps]])
+        tops = {p: max(int(e["seq"]) for e in parts[p]) for p in partitions if parts[p]}
+        moved = {p: s for p, s in tops.items() if s > positions[p]}
+        if moved:
+            await conn.execute("UPDATE edge_positions SET seq = x.s FROM unnest(%s::int[], %s::text::bigint[]) "
+                               "AS x(p, s) WHERE partition = x.p", [list(moved), int_array(list(moved.values()))])
+        return await _stored(conn, parts)
+
+
+async def _stored(conn: Any, parts: Mapping[int, Sequence[Mapping[str, Any]]]) -> Network:
+    named: dict[str, tuple[int, str, str]] = {}  # pair -> (partition, sender, receiver)
+    seqs: set[int] = set()
+    for p, events in parts.items():
+        for e in events:
+            if "transactionId" in e:
+                named.setdefault(edge_key(e["from"], e["to"]), (p, e["from"], e["to"]))
+                seqs.add(int(e["seq"]))
+    if not named:
+        return Network()
+    cur = await conn.execute(
+        """SELECT x.s, x.r, e.weight, e.transfers, e.first_seq, e.last_seq, e.last_at
+           FROM unnest(%s::text[], %s::text[]) AS x(s, r)
+           JOIN holders h ON h.holder = x.s
+           JOIN edges e ON e.region = h.region AND e.sender = x.s AND e.receiver = x.r""",
+        [[v[1] for v in named.values()], [v[2] for v in named.values()]])
+    out = Network(edges={})
+    new: set[int] = set()
+    for s, r, weight, transfers, first_seq, last_seq, last_at in await cur.fetchall():
+        key = edge_key(s, r)
+        out.edges.setdefault(named[key][0], {})[key] = Edge(
+            weight=weight, transfers=transfers, first_seq=first_seq, last_seq=last_seq,
+            last_ts=last_at.astimezone(dt.UTC).isoformat())
+        if first_seq in seqs:
+            new.add(first_seq)
+    out.new_seqs = frozenset(new)
+    return out
