@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn
 
 import click
+import orjson
 
 from ducats.errors import EXIT_PERMANENT, EXIT_RETRIABLE, DucatsError
 from ducats.settings import PROJECT_ROOT, Settings, load_settings
@@ -171,6 +172,25 @@ def worker(settings: Settings) -> None:
     from streams.app import run_worker
 
     run_worker(settings)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="one run, printed as JSON, then exit")
+@click.option("--every", type=click.FloatRange(1, 86_400), default=None,
+              help="seconds between runs (DUCATS_ANALYZE_EVERY, 60)")
+@click.pass_obj
+def analyze(settings: Settings, once: bool, every: float | None) -> None:
+    """Network intelligence: components, PageRank and communities of the holder graph (docs/network.md)."""
+    from ducats.logs import configure_logging
+    from ducats.observability import serve_metrics
+    from streams.analyze import run_every, run_once
+
+    configure_logging(settings)
+    if once:
+        click.echo(orjson.dumps(asyncio.run(run_once(settings)), option=orjson.OPT_INDENT_2).decode())
+        return
+    serve_metrics(settings.analyze_metrics_port)
+    asyncio.run(run_every(settings, every or settings.analyze_every))
 
 
 @cli.command()

@@ -24,6 +24,7 @@ class RedisKeys:
     workers_prefix: str
     ratelimit: str
     pending: str
+    network: str
 
     @classmethod
     def of(cls, settings: Settings) -> RedisKeys:
@@ -37,6 +38,7 @@ class RedisKeys:
             hot_edges=k("hot", "edges"), hot_edges_data=k("hot", "edges", "data"),
             workers_prefix=k("workers", ""),
             ratelimit=k("api", "ratelimit"), pending=k("api", "pending", ""),
+            network=k("network", "latest"),
         )
 
     def pending_tx(self, transaction_id: str) -> str:

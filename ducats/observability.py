@@ -24,6 +24,8 @@ METRICS_GAPS = Counter("ducats_metrics_gaps_total", "Batch records that followed
 METRICS_BATCH_SECONDS = Histogram("ducats_metrics_batch_seconds", "Time to fold and publish one batch of accepted events",
                                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 SNAPSHOT_VERSION = Gauge("ducats_snapshot_version", "Version of the last snapshot this worker wrote")
+ANALYSIS_SECONDS = Histogram("ducats_analysis_seconds", "Time of one `ducats analyze` run, loading the edges included",
+                             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 SNAPSHOT_SEQ = Gauge("ducats_snapshot_seq", "Ledger seq counted by the last snapshot this worker wrote")
 
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Prometheus /metrics of each process kind on 127.0.0.1; 0 = any free port (logged as metrics.endpoint).
     ledger_metrics_port: int = Field(9101, ge=0, le=65535, validation_alias=_env("DUCATS_LEDGER_METRICS_PORT"))
     worker_metrics_port: int = Field(9102, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_METRICS_PORT"))
+    analyze_metrics_port: int = Field(9103, ge=0, le=65535, validation_alias=_env("DUCATS_ANALYZE_METRICS_PORT"))
+    # `ducats analyze` (docs/network.md): seconds between runs.
+    analyze_every: float = Field(60.0, ge=1, le=86_400, validation_alias=_env("DUCATS_ANALYZE_EVERY"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))
     # Recovery and rebalancing of the Faust workers (README, "Recovery and rebalancing"): how long
     # the group waits for a silent worker, and static membership (a replica restarted on the same

@@ -173,6 +173,22 @@ class Pipeline(BaseModel):
     breakers: dict[str, str]
 
 
+class NetworkIntelligence(BaseModel):
+    """The newest `ducats analyze` run (docs/network.md)."""
+
+    runId: int
+    computedAt: str
+    seq: int = Field(description="the highest seq the edges held; per partition in positions")
+    positions: dict[str, int]
+    computeMs: float
+    graph: dict[str, int] = Field(description="nodes (holders) and edges (directed pairs)")
+    components: dict[str, int] = Field(description="weakly connected components: count and the largest's size")
+    influence: list[dict[str, Any]] = Field(description="holders by weighted PageRank, highest first")
+    communityCount: int
+    communities: list[dict[str, Any]] = Field(description="Leiden communities, largest first: size, growth, "
+                                                          "merges and splits against the previous run")
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented error answers of a route."""
     text = {400: "bad query or path parameter", 401: "no API key", 403: "wrong API key", 404: "not found",

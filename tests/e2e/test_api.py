@@ -3,6 +3,9 @@ write path from POST to the ledger's decision (tests/fixtures/api.py seeds it)."
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -405,3 +408,27 @@ async def test_workers_reads_replica_and_read_keys(served: Served, served_factor
     assert sum(counts) >= 20, text[:2000]
     with empty.client() as c:
         error_of(c.get("/api/ducats/BATCH-1-000002"), 404)
+
+
+# ---------------------------------------------------------------- network intelligence
+
+def test_network_intelligence_is_404_until_an_analysis_ran_then_the_run(served: Served) -> None:
+    served.wait_snapshot(LAST_SEQ)  # the worker wrote the seeded transfers' edges
+    with served.client() as c:
+        before = c.get("/api/network/intelligence")
+    assert before.status_code == 404 and "ducats analyze" in before.json()["detail"], before.text
+    env = {**os.environ, **served.settings.to_env(DUCATS_ANALYZE_METRICS_PORT="0")}
+    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "--once"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    printed = orjson.loads(done.stdout)
+    with served.client() as c:
+        r = c.get("/api/network/intelligence", params={"top": 2})
+        bad = c.get("/api/network/intelligence", params={"top": 0})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # treasury -> alice -> bob -> carol: one chain of 4 holders, 3 edges, one component
+    assert body["graph"] == {"nodes": 4, "edges": 3} and body["components"] == {"count": 1, "largest": 4}
+    assert body["runId"] == printed["runId"] and body["seq"] == printed["seq"] >= 3
+    assert len(body["influence"]) == 2 and body["influence"][0]["holder"] == "carol"  # the chain's sink
+    assert "top" in str(error_of(bad, 400))
