@@ -62,8 +62,8 @@ async def test_cliques_star_and_a_community_that_doubles(
     assert sorted(c["size"] for c in first["communities"]) == [5, 6]
     assert all(c["new"] for c in first["communities"])
     assert first["seq"] == log.seq == first["positions"]["0"]
-    cached = orjson.loads(await redis_client.get(RedisKeys.of(s).network))
-    assert cached == first
+    raw = await redis_client.get(RedisKeys.of(s).network)
+    assert raw is not None and orjson.loads(raw) == first
     a_id = next(c["id"] for c in first["communities"] if "a0" in c["sample"])
 
     # a doubles (five more holders join its clique), and a star forms apart from both
