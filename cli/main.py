@@ -194,6 +194,17 @@ def analyze(settings: Settings, once: bool, every: float | None) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def cascades(settings: Settings) -> None:
+    """Watch the accepted log for cascades; raise one alert per burst (docs/network.md)."""
+    from ducats.logs import configure_logging
+    from streams.cascades import main as run_cascades
+
+    configure_logging(settings)
+    run_cascades(settings)
+
+
+@cli.command()
 @click.option("--host", default=None, help="address to listen on (DUCATS_API_HOST, 127.0.0.1)")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="port (DUCATS_API_PORT, 8000)")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,

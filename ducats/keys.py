@@ -25,6 +25,7 @@ class RedisKeys:
     ratelimit: str
     pending: str
     network: str
+    alerts_open: str
 
     @classmethod
     def of(cls, settings: Settings) -> RedisKeys:
@@ -38,7 +39,7 @@ class RedisKeys:
             hot_edges=k("hot", "edges"), hot_edges_data=k("hot", "edges", "data"),
             workers_prefix=k("workers", ""),
             ratelimit=k("api", "ratelimit"), pending=k("api", "pending", ""),
-            network=k("network", "latest"),
+            network=k("network", "latest"), alerts_open=k("alerts", "open"),
         )
 
     def pending_tx(self, transaction_id: str) -> str:

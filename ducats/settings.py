@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         return self.topic("metrics.daily")
 
     @property
+    def topic_alerts(self) -> str:
+        """Cascade alerts (schemas/alert.v1.json), written by `ducats cascades`."""
+        return self.topic("alerts")
+
+    @property
     def treasury_set(self) -> frozenset[str]:
         """Holders whose ducats are not in circulation (DUCATS_TREASURY, comma-separated)."""
         return frozenset(h.strip() for h in self.treasury.split(",") if h.strip())

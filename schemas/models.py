@@ -305,3 +305,41 @@ class DeadLetter:
             "source": {"topic": src.topic, "partition": src.partition, "offset": src.offset},
             "original": self.original, "receivedAt": self.received_at,
         })
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    """A state of one cascade alert (``<prefix>.alerts``, ducats/domain/cascade.py)."""
+
+    SCHEMA: ClassVar[str] = "alert.v1"
+
+    alert_id: str
+    kind: str
+    state: str
+    signal: str
+    started_at: str
+    start_seq: int
+    baseline: dict[str, float]
+    peak: int
+    transfers: int
+    seconds: int
+    detected_at: str
+    ended_at: str | None = None
+    end_seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alertId": self.alert_id, "kind": self.kind, "state": self.state, "signal": self.signal,
+                "startedAt": self.started_at, "startSeq": self.start_seq, "baseline": self.baseline,
+                "peak": self.peak, "transfers": self.transfers, "seconds": self.seconds,
+                "detectedAt": self.detected_at, "endedAt": self.ended_at, "endSeq": self.end_seq}
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Alert:
+        d = orjson.loads(raw)
+        return cls(alert_id=d["alertId"], kind=d["kind"], state=d["state"], signal=d["signal"],
+                   started_at=d["startedAt"], start_seq=d["startSeq"], baseline=d["baseline"], peak=d["peak"],
+                   transfers=d["transfers"], seconds=d["seconds"], detected_at=d["detectedAt"],
+                   ended_at=d.get("endedAt"), end_seq=d.get("endSeq"))

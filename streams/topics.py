@@ -51,4 +51,6 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
                   config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)}),
         TopicSpec(name=settings.topic_metrics_daily, partitions=1,
                   config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)}),
+        TopicSpec(name=settings.topic_alerts, partitions=1,
+                  config={"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)}),
     ]

@@ -9,6 +9,7 @@ import pytest
 
 from schemas.codec import SCHEMA_DIR, load_schema, validator
 from schemas.models import (
+    Alert,
     DeadLetter,
     DeadLetterReason,
     MintAccepted,
@@ -20,7 +21,7 @@ from schemas.models import (
     TransferRejected,
 )
 
-MODELS: list[Any] = [MintBatch, Transfer, MintAccepted, TransferAccepted, TransferRejected, DeadLetter]
+MODELS: list[Any] = [MintBatch, Transfer, MintAccepted, TransferAccepted, TransferRejected, DeadLetter, Alert]
 _WIRE_NAMES = {"sender": "from", "receiver": "to"}
 
 TS = "2026-11-26T10:00:00+00:00"
@@ -44,6 +45,12 @@ def examples() -> list[Any]:
         DeadLetter(reason=DeadLetterReason.NOT_JSON, detail="unexpected end",
                    source=RecordSource(topic="ducats.transactions", partition=3, offset=42),
                    original="ew==", received_at=TS),
+        Alert(alert_id="cascade-9", kind="cascade", state="open", signal="transfers_per_second", started_at=TS,
+              start_seq=9, baseline={"median": 20.0, "mad": 3.0, "upper": 46.7}, peak=210, transfers=210,
+              seconds=1, detected_at=TS),
+        Alert(alert_id="cascade-9", kind="cascade", state="ended", signal="transfers_per_second", started_at=TS,
+              start_seq=9, baseline={"median": 20.0, "mad": 3.0, "upper": 46.7}, peak=230, transfers=4400,
+              seconds=23, detected_at=TS, ended_at=TS, end_seq=5000),
     ]
 
 
