@@ -17,7 +17,7 @@ from ducats.settings import Settings, load_settings
 from serving import errors
 from serving.observability import AccessLines, AccessLog
 from serving.resources import Resources
-from serving.routes import cached, ledger, network, site, writes
+from serving.routes import alerts, cached, ledger, network, site, writes
 
 log = get_logger(__name__)
 
@@ -48,7 +48,7 @@ def build_app(settings: Settings) -> FastAPI:
     # The routes themselves, not include_router: FastAPI matches an included router through a
     # wrapper that rebuilds its routes' version and scope per candidate, per request (about 60 µs
     # of CPU a request here, a tenth of the floor's; the OpenAPI document is the same).
-    routers = [cached.router, ledger.router, network.router, writes.router, site.router, *([site.probes] if settings.api_probes else [])]
+    routers = [cached.router, ledger.router, network.router, alerts.router, writes.router, site.router, *([site.probes] if settings.api_probes else [])]
     for router in routers:
         app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=site.STATIC), name="static")

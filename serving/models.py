@@ -189,9 +189,27 @@ class NetworkIntelligence(BaseModel):
                                                           "merges and splits against the previous run")
 
 
+class Alert(_Open):
+    """A cascade alert (schemas/alert.v1.json) with its human acknowledgement."""
+
+    alertId: str
+    state: str
+    startedAt: str
+    acknowledged: dict[str, Any] | None = Field(description="by, keyId, at, note; null until acknowledged")
+
+
+class AlertList(BaseModel):
+    alerts: list[Alert]
+    count: int
+
+
+class AlertDetail(Alert):
+    audit: list[dict[str, Any]] | None = Field(None, description="every state change, oldest first (append-only)")
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented error answers of a route."""
     text = {400: "bad query or path parameter", 401: "no API key", 403: "wrong API key", 404: "not found",
-            413: "body too large", 415: "not JSON", 422: "the body breaks the contract", 429: "over the rate limit",
+            409: "already done (an alert is acknowledged once)", 413: "body too large", 415: "not JSON", 422: "the body breaks the contract", 429: "over the rate limit",
             503: "a service is unavailable; see Retry-After"}
     return {s: {"model": Error, "description": text[s]} for s in statuses}

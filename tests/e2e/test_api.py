@@ -3,6 +3,7 @@ write path from POST to the ledger's decision (tests/fixtures/api.py seeds it)."
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import psycopg
 import redis.asyncio as aioredis
 
 from ducats.kafka import end_offsets
+from schemas.models import Alert
+from sinks.postgres.alerts import save as save_alerts
 from tests.fixtures.api import LAST_SEQ, Served
 
 
@@ -432,3 +435,47 @@ def test_network_intelligence_is_404_until_an_analysis_ran_then_the_run(served: 
     assert body["runId"] == printed["runId"] and body["seq"] == printed["seq"] >= 3
     assert len(body["influence"]) == 2 and body["influence"][0]["holder"] == "carol"  # the chain's sink
     assert "top" in str(error_of(bad, 400))
+
+
+# ---------------------------------------------------------------- alerts and their acknowledgement
+
+async def test_an_alert_is_listed_acknowledged_once_with_who_and_when_and_audited(served: Served) -> None:
+    alert = Alert(alert_id="cascade-77", kind="cascade", state="open", signal="transfers_per_second",
+                  started_at="2026-11-26T12:05:00+00:00", start_seq=77, baseline={"median": 8.0, "mad": 2.0,
+                                                                                  "upper": 25.8},
+                  peak=80, transfers=80, seconds=1, detected_at="2026-11-26T12:05:03+00:00")
+    conn = await psycopg.AsyncConnection.connect(served.settings.database_url, autocommit=True)
+    try:  # as `ducats cascades` writes it
+        await save_alerts(conn, offsets={0: 1}, detector={}, alerts=[alert])
+    finally:
+        await conn.close()
+    with served.client() as c:
+        listed = c.get("/api/alerts", params={"state": "open"}).json()
+        assert [a["alertId"] for a in listed["alerts"]] == ["cascade-77"] and listed["alerts"][0]["acknowledged"] is None
+        error_of(c.get("/api/alerts", params={"state": "closed"}), 400)
+        error_of(c.post("/api/alerts/cascade-77/ack", json={"by": "ana"}), 401)
+        error_of(c.post("/api/alerts/cascade-77/ack", json={"by": "ana"}, headers={"X-API-Key": "nope"}), 403)
+    with served.writer() as w:
+        assert "by" in str(error_of(w.post("/api/alerts/cascade-77/ack", json={"note": "who?"}), 422))
+        error_of(w.post("/api/alerts/no-such/ack", json={"by": "ana"}), 404)
+        before = time.time()
+        r = w.post("/api/alerts/cascade-77/ack", json={"by": "ana", "note": "burst from one exchange; watching"})
+        assert r.status_code == 200, r.text
+        ack = r.json()["acknowledged"]
+        assert ack["by"] == "ana" and ack["note"].startswith("burst") and len(ack["keyId"]) == 12
+        assert before - 5 <= dt.datetime.fromisoformat(ack["at"]).timestamp() <= time.time() + 5
+        again = error_of(w.post("/api/alerts/cascade-77/ack", json={"by": "bo"}), 409, "already_acknowledged")
+        assert "ana" in again
+    with served.client() as c:
+        detail = c.get("/api/alerts/cascade-77").json()
+        error_of(c.get("/api/alerts/cascade-0"), 404)
+    assert [(a["action"], a["actor"]) for a in detail["audit"]] == [("opened", "detector"), ("acknowledged", "ana")]
+    assert detail["audit"][1]["keyId"] == ack["keyId"] and detail["acknowledged"] == ack
+    with psycopg.connect(served.settings.database_url) as conn:
+        for sql in ("UPDATE alert_audit SET actor = 'mallory'", "DELETE FROM alert_audit"):
+            try:
+                conn.execute(sql)
+                raise AssertionError(f"{sql} was allowed")
+            except psycopg.errors.InsufficientPrivilege as exc:
+                assert "append-only" in str(exc)
+                conn.rollback()
