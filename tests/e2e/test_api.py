@@ -471,11 +471,11 @@ async def test_an_alert_is_listed_acknowledged_once_with_who_and_when_and_audite
         error_of(c.get("/api/alerts/cascade-0"), 404)
     assert [(a["action"], a["actor"]) for a in detail["audit"]] == [("opened", "detector"), ("acknowledged", "ana")]
     assert detail["audit"][1]["keyId"] == ack["keyId"] and detail["acknowledged"] == ack
-    with psycopg.connect(served.settings.database_url) as conn:
+    with psycopg.connect(served.settings.database_url) as db:
         for sql in ("UPDATE alert_audit SET actor = 'mallory'", "DELETE FROM alert_audit"):
             try:
-                conn.execute(sql)
+                db.execute(sql)
                 raise AssertionError(f"{sql} was allowed")
             except psycopg.errors.InsufficientPrivilege as exc:
                 assert "append-only" in str(exc)
-                conn.rollback()
+                db.rollback()
