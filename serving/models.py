@@ -207,6 +207,23 @@ class AlertDetail(Alert):
     audit: list[dict[str, Any]] | None = Field(None, description="every state change, oldest first (append-only)")
 
 
+class Evolution(_Open):
+    """scope "supply": points of levels, stages and temperatures per time bucket;
+    scope "ducat": one ducat's level and stage after each of its transfers."""
+
+    scope: str
+    points: list[dict[str, Any]]
+
+
+class Emerging(BaseModel):
+    growingCommunities: list[dict[str, Any]]
+    velocitySpikes: list[dict[str, Any]]
+    cascades: list[dict[str, Any]]
+    hotClusters: list[dict[str, Any]]
+    analysis: dict[str, Any] | None
+    rules: dict[str, str]
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented error answers of a route."""
     text = {400: "bad query or path parameter", 401: "no API key", 403: "wrong API key", 404: "not found",

@@ -2,20 +2,22 @@
 found, from Redis, else from PostgreSQL's history."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from reads import evolution as evolution_reads
 from reads import network as network_reads
+from reads import patterns
 from serving import models
-from serving.errors import NotFound, Unavailable
-from serving.routes.common import json, read_gate, res
+from serving.errors import ApiError, NotFound, Unavailable
+from serving.routes.common import ducat_number, json, read_gate, res
 
 router = APIRouter(prefix="/api", tags=["network"], dependencies=[Depends(read_gate)])
 
 
-async def latest(request: Request) -> dict[str, Any]:
+async def latest(request: Request, *, required: bool = True) -> dict[str, Any] | None:
     r = res(request)
     found: dict[str, Any] | None = None
     try:
@@ -26,7 +28,7 @@ async def latest(request: Request) -> dict[str, Any]:
     if found is None:
         async with r.guards.postgres():
             found = await network_reads.latest_stored(r.pool)
-    if found is None:
+    if found is None and required:
         raise NotFound("no network analysis has run yet: run `ducats analyze`")
     return found
 
@@ -37,7 +39,63 @@ async def latest(request: Request) -> dict[str, Any]:
 async def intelligence(request: Request, top: Annotated[int, Query(ge=1, le=20)] = 10,
                        communities: Annotated[int, Query(ge=1, le=50)] = 20) -> Response:
     run = await latest(request)
+    assert run is not None
     return json({"runId": run["runId"], "computedAt": run["computedAt"], "seq": run["seq"],
                  "positions": run["positions"], "computeMs": run["ms"], "graph": run["graph"],
                  "components": run["components"], "influence": run["influence"][:top],
                  "communityCount": run["communityCount"], "communities": run["communities"][:communities]})
+
+
+@router.get("/consciousness/evolution", response_model=None,
+            summary="Levels and stages over time, or one ducat's own evolution (?ducat=)",
+            responses={200: {"model": models.Evolution}, **models.errors(400, 401, 403, 404, 429, 503)})
+async def evolution(request: Request,
+                    ducat: Annotated[str | None, Query(pattern=models.DUCAT_ID, max_length=24,
+                                                       description="BATCH-<batch>-<6-digit seq>")] = None,
+                    hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
+                    bucket: Annotated[Literal["1m", "5m", "15m", "1h", "6h", "1d"], Query()] = "1h",
+                    limit: Annotated[int, Query(ge=1, le=5000, description="one ducat: its first N transfers")] = 1000
+                    ) -> Response:
+    r = res(request)
+    if ducat is not None:
+        number = ducat_number(ducat)
+        async with r.guards.postgres():
+            found = await evolution_reads.ducat(r.pool, number, limit=limit)
+        if found is None:
+            raise NotFound(f"no ducat {ducat} was minted")
+        return json({"scope": "ducat", **found})
+    if hours * 3600 // evolution_reads.BUCKETS[bucket] > 2000:
+        raise ApiError(400, f"{hours} h in buckets of {bucket} is over 2,000 points: take a wider bucket",
+                       code="bad_request")
+    async with r.guards.postgres():
+        found = await evolution_reads.distribution(r.pool, hours=hours, bucket=bucket)
+    return json({"scope": "supply", **found})
+
+
+@router.get("/patterns/emerging", response_model=None,
+            summary="Fast-growing communities, velocity spikes, cascades and hot clusters, with their numbers",
+            responses={200: {"model": models.Emerging}, **models.errors(400, 401, 403, 429, 503)})
+async def emerging(request: Request) -> Response:
+    r = res(request)
+    run = await latest(request, required=False)
+    snapshot = None
+    try:
+        snapshot = r.feed.current()[0].snapshot
+    except ApiError:
+        snapshot = None
+    async with r.guards.postgres():
+        cascades = await patterns.cascades(r.pool)
+    clusters: list[dict[str, Any]] = []
+    try:
+        async with r.guards.postgres():
+            clusters = await patterns.hot_clusters(r.pool, r.redis, r.keys)
+    except Unavailable:
+        clusters = []
+    return json({"growingCommunities": patterns.growing(run), "velocitySpikes": patterns.velocity_spikes(snapshot),
+                 "cascades": cascades, "hotClusters": clusters,
+                 "analysis": None if run is None else {"runId": run["runId"], "computedAt": run["computedAt"]},
+                 "rules": {"growing": f"size >= {patterns.GROWING} x the matched community's previous size",
+                           "velocitySpike": f"a window's velocity >= {patterns.SPIKE} x the previous window's, "
+                                            f"with >= {patterns.SPIKE_MIN_MOVES} moves",
+                           "cascade": "ducats/domain/cascade.py",
+                           "hotCluster": "communities by their edges active in the last hour"}})

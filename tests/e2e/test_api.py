@@ -415,16 +415,21 @@ async def test_workers_reads_replica_and_read_keys(served: Served, served_factor
 
 # ---------------------------------------------------------------- network intelligence
 
+def analyze_once(served: Served) -> dict[str, Any]:
+    """`ducats analyze --once` on the served pipeline: what it printed."""
+    env = {**os.environ, **served.settings.to_env(DUCATS_ANALYZE_METRICS_PORT="0")}
+    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "--once"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return orjson.loads(done.stdout)  # type: ignore[no-any-return]
+
+
 def test_network_intelligence_is_404_until_an_analysis_ran_then_the_run(served: Served) -> None:
     served.wait_snapshot(LAST_SEQ)  # the worker wrote the seeded transfers' edges
     with served.client() as c:
         before = c.get("/api/network/intelligence")
     assert before.status_code == 404 and "ducats analyze" in before.json()["detail"], before.text
-    env = {**os.environ, **served.settings.to_env(DUCATS_ANALYZE_METRICS_PORT="0")}
-    done = subprocess.run([sys.executable, "-m", "cli", "analyze", "--once"], env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    printed = orjson.loads(done.stdout)
+    printed = analyze_once(served)
     with served.client() as c:
         r = c.get("/api/network/intelligence", params={"top": 2})
         bad = c.get("/api/network/intelligence", params={"top": 0})
@@ -479,3 +484,53 @@ async def test_an_alert_is_listed_acknowledged_once_with_who_and_when_and_audite
             except psycopg.errors.InsufficientPrivilege as exc:
                 assert "append-only" in str(exc)
                 db.rollback()
+
+
+# ---------------------------------------------------------------- evolution and emerging patterns
+
+def test_consciousness_evolution_of_the_supply_and_of_one_ducat(served: Served) -> None:
+    served.wait_snapshot(LAST_SEQ)
+    with served.client() as c:
+        deadline = time.monotonic() + 30
+        while not (supply := c.get("/api/consciousness/evolution", params={"hours": 1, "bucket": "1m"}).json())["points"]:
+            assert time.monotonic() < deadline, supply   # the publisher stores a snapshot every second
+            time.sleep(0.5)
+        one = c.get("/api/consciousness/evolution", params={"ducat": "BATCH-1-000001"}).json()
+        stored = c.get("/api/ducats/BATCH-1-000001").json()
+        error_of(c.get("/api/consciousness/evolution", params={"ducat": "BATCH-1-1"}), 400)
+        error_of(c.get("/api/consciousness/evolution", params={"ducat": "BATCH-99-000001"}), 404)
+        error_of(c.get("/api/consciousness/evolution", params={"hours": 744, "bucket": "1m"}), 400)
+    assert supply["scope"] == "supply" and supply["function"] in ("time_bucket", "date_bin")
+    last = supply["points"][-1]
+    assert sum(last["levels"].values()) == last["ducats"] == 30 and sum(last["stages"].values()) == 30
+    # minted, then t1 (treasury -> alice), t2 (alice -> bob), t3 (bob -> carol); t4 was rejected
+    assert [p["event"] for p in one["points"]] == ["minted", "transfer", "transfer", "transfer"]
+    assert [p["holder"] for p in one["points"]] == ["treasury", "alice", "bob", "carol"]
+    levels = [p["level"] for p in one["points"]]
+    assert levels == sorted(levels) and levels[-1] > 0 and one["complete"]
+    assert one["current"]["level"] == levels[-1] == stored["level"]
+
+
+async def test_emerging_patterns_carry_their_numbers(served: Served) -> None:
+    served.wait_snapshot(LAST_SEQ)
+    run = analyze_once(served)
+    alert = Alert(alert_id="cascade-78", kind="cascade", state="ended", signal="transfers_per_second",
+                  started_at="2026-11-27T12:05:00+00:00", start_seq=78, baseline={"median": 8.0, "mad": 2.0,
+                                                                                  "upper": 25.8},
+                  peak=90, transfers=400, seconds=9, detected_at="2026-11-27T12:05:12+00:00",
+                  ended_at="2026-11-27T12:05:06+00:00", end_seq=900)
+    conn = await psycopg.AsyncConnection.connect(served.settings.database_url, autocommit=True)
+    try:
+        await save_alerts(conn, offsets={0: 1}, detector={}, alerts=[alert])
+    finally:
+        await conn.close()
+    with served.client() as c:
+        body = c.get("/api/patterns/emerging").json()
+    assert set(body) == {"growingCommunities", "velocitySpikes", "cascades", "hotClusters", "analysis", "rules"}
+    assert body["analysis"]["runId"] >= run["runId"]
+    # the seeded chain's 3 edges are in the hot cache, all inside the analysed communities
+    assert body["hotClusters"] and sum(h["activeEdges"] for h in body["hotClusters"]) >= 3
+    newest = body["cascades"][0]
+    assert (newest["alertId"], newest["state"], newest["peak"]) == ("cascade-78", "ended", 90)
+    for spike in body["velocitySpikes"]:
+        assert spike["ratio"] >= 2 and spike["velocity"] >= 2 * spike["previousVelocity"]
