@@ -162,6 +162,65 @@ async function loadHistory() {
   } catch (e) { console.warn(e); }
 }
 
+function cells(tr, values) {
+  for (const v of values) {
+    const td = document.createElement("td");
+    if (v instanceof Node) td.appendChild(v); else td.textContent = String(v);
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+async function loadNetwork() {
+  let n;
+  try { n = await getJSON("/api/network/intelligence?top=10&communities=10"); } catch (e) { return; }
+  text("network-at", "run " + n.runId + " at " + clock(n.computedAt) + ", seq " + fmt(n.seq));
+  text("network-summary", fmt(n.graph.nodes) + " holders, " + fmt(n.graph.edges) + " edges, " +
+       fmt(n.components.count) + " components (largest " + fmt(n.components.largest) + "), " +
+       fmt(n.communityCount) + " communities; computed in " + fmt(n.computeMs) + " ms");
+  document.querySelector("#influencers tbody").replaceChildren(...n.influence.map((h, i) =>
+    cells(document.createElement("tr"), [i + 1, h.holder, h.pagerank.toFixed(5)])));
+  document.querySelector("#communities tbody").replaceChildren(...n.communities.map((c) =>
+    cells(document.createElement("tr"), ["#" + c.id, fmt(c.size),
+      c.new ? "new" : "×" + c.growth + (c.growing ? " growing" : ""), c.sample.slice(0, 4).join(", ")])));
+  document.getElementById("panel-network").dataset.rendered = "true";
+}
+
+async function acknowledge(id) {
+  const key = document.getElementById("ack-key").value, by = document.getElementById("ack-by").value;
+  const note = document.getElementById("ack-note").value;
+  if (!key || !by) { text("ack-result", "give your API key and your name first"); return; }
+  sessionStorage.setItem("ducats-key", key);
+  const r = await fetch("/api/alerts/" + encodeURIComponent(id) + "/ack", {
+    method: "POST", headers: { "Content-Type": "application/json", Authorization: "Bearer " + key },
+    body: JSON.stringify(note ? { by, note } : { by }) });
+  const body = await r.json();
+  text("ack-result", r.ok ? id + " acknowledged by " + body.acknowledged.by : r.status + ": " + body.detail);
+  loadAlerts();
+}
+
+async function loadAlerts() {
+  let a;
+  try { a = await getJSON("/api/alerts?limit=10"); } catch (e) { return; }
+  const open = a.alerts.filter((x) => x.state === "open").length;
+  const badge = document.getElementById("alerts-open");
+  badge.textContent = open + " open"; badge.className = "badge " + (open ? "warn" : "on");
+  document.querySelector("#alerts tbody").replaceChildren(...a.alerts.map((x) => {
+    let ack;
+    if (x.acknowledged) ack = x.acknowledged.by + " at " + clock(x.acknowledged.at);
+    else {
+      ack = document.createElement("button"); ack.className = "ack-button"; ack.type = "button";
+      ack.textContent = "acknowledge"; ack.dataset.alert = x.alertId;
+      ack.addEventListener("click", () => acknowledge(x.alertId));
+    }
+    const tr = cells(document.createElement("tr"), [x.alertId, x.state, clock(x.startedAt), fmt(x.peak),
+      x.baseline.median + " (≤ " + x.baseline.upper + ")", fmt(x.transfers), ack]);
+    tr.className = x.state;
+    return tr;
+  }));
+  document.getElementById("panel-alerts").dataset.rendered = "true";
+}
+
 function connect() {
   const live = document.getElementById("live");
   const source = new EventSource("/api/stream/metrics");
@@ -184,6 +243,10 @@ async function start() {
   loadRecent();
   loadHealth();
   setInterval(loadHealth, 5000);
+  document.getElementById("ack-key").value = sessionStorage.getItem("ducats-key") || "";
+  loadNetwork(); loadAlerts();
+  setInterval(loadNetwork, 10000);
+  setInterval(loadAlerts, 3000);
 }
 
 start();
