@@ -17,7 +17,8 @@ import orjson
 from ducats.errors import EXIT_PERMANENT, EXIT_RETRIABLE, DucatsError
 from ducats.settings import PROJECT_ROOT, Settings, load_settings
 
-SERVICES = ("postgres", "redis", "kafka")
+SERVICES = ("postgres", "redis", "kafka")  # what `ducats up` starts without names
+OPTIONAL = ("neo4j",)                      # off by default: `ducats up neo4j` (docs/network.md)
 
 
 def _fail(message: str, code: int = EXIT_PERMANENT) -> NoReturn:
@@ -64,21 +65,21 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument("names", nargs=-1, type=click.Choice(SERVICES))
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES + OPTIONAL))
 def up(names: tuple[str, ...]) -> None:
     """Start Kafka, PostgreSQL and Redis on loopback (idempotent)."""
     _services("up", names)
 
 
 @cli.command()
-@click.argument("names", nargs=-1, type=click.Choice(SERVICES))
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES + OPTIONAL))
 def down(names: tuple[str, ...]) -> None:
     """Stop the local services; no process is left behind."""
     _services("down", names)
 
 
 @cli.command()
-@click.argument("names", nargs=-1, type=click.Choice(SERVICES))
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES + OPTIONAL))
 @click.pass_obj
 def status(settings: Settings, names: tuple[str, ...]) -> None:
     """Show each local service with its port and health, then the pipeline's own processes
@@ -96,7 +97,7 @@ def status(settings: Settings, names: tuple[str, ...]) -> None:
     for p in procs:
         click.echo(f"{p['component']:<10} {p['pid']:<8} {'ready' if p['ready'] else 'waiting':<8} "
                    f"{p['waitingFor'] or '-'}")
-    failures = asyncio.run(_probe_configured(settings, names or SERVICES))
+    failures = asyncio.run(_probe_configured(settings, tuple(n for n in names or SERVICES if n in SERVICES)))
     for exc in failures:
         click.echo(f"ducats: error: {exc}", err=True)
     if failures:
@@ -191,6 +192,22 @@ def analyze(settings: Settings, once: bool, every: float | None) -> None:
         return
     serve_metrics(settings.analyze_metrics_port)
     asyncio.run(run_every(settings, every or settings.analyze_every))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="one pass, then exit")
+@click.option("--every", type=click.FloatRange(0.1, 3600), default=1.0, show_default=True,
+              help="seconds between passes")
+@click.pass_obj
+def mirror(settings: Settings, once: bool, every: float) -> None:
+    """Mirror holders and edges into Neo4j (NEO4J_URL; `ducats up neo4j`), idempotent by seq."""
+    from ducats.logs import configure_logging
+    from streams.mirror import run as run_mirror
+
+    configure_logging(settings)
+    sent = asyncio.run(run_mirror(settings, every=every, once=once))
+    if once:
+        click.echo(f"mirrored {sent} edges")
 
 
 @cli.command()

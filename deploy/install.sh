@@ -65,6 +65,26 @@ kafka_jars() {
   echo "$want" > "$stamp"
 }
 
+# Neo4j 5 Community (off by default; `ducats up neo4j`): its jars, and deploy/neo4j/Standby.java
+# compiled against them (javac comes with the JDK that Kafka's Java 17 is part of).
+neo4j_jars() {
+  local pom=$DUCATS_ROOT/deploy/neo4j/pom.xml src=$DUCATS_ROOT/deploy/neo4j/Standby.java stamp=$STAMPS/neo4j-jars
+  local classes=$NEO4J_LIBS/../classes want
+  want=$(cat "$pom" "$src" | sha1sum | cut -c1-40)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  need mvn "apt-get install -y maven"
+  need javac "apt-get install -y openjdk-17-jdk-headless"
+  log "resolving Neo4j jars from Maven Central (about 130 MB, once)"
+  rm -rf "$NEO4J_LIBS" "$classes"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$NEO4J_LIBS" >"$STATE_DIR/mvn-neo4j.log" 2>&1 \
+    || die "mvn could not resolve the Neo4j jars; see $STATE_DIR/mvn-neo4j.log"
+  mkdir -p "$classes"
+  javac -cp "$NEO4J_LIBS/*" -d "$classes" "$src" >"$STATE_DIR/javac-neo4j.log" 2>&1 \
+    || die "compiling deploy/neo4j/Standby.java failed; see $STATE_DIR/javac-neo4j.log"
+  echo "$want" > "$stamp"
+}
+
 python_env() {
   local stamp=$STAMPS/venv want py=${PYTHON:-python3}
   need "$py" "install Python 3.11 and put python3 on PATH"
@@ -99,5 +119,6 @@ vegeta() {
 apt_packages
 timescaledb
 kafka_jars
+neo4j_jars
 python_env
 vegeta

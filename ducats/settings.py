@@ -29,6 +29,8 @@ class Settings(BaseSettings):
         "postgresql://ducats@127.0.0.1:15432/ducats", validation_alias=_env("DATABASE_URL")
     )
     redis_url: str = Field("redis://127.0.0.1:16379/0", validation_alias=_env("REDIS_URL"))
+    # Neo4j on standby (docs/network.md): unset, nothing uses it; `ducats up neo4j` serves bolt://127.0.0.1:17687.
+    neo4j_url: str | None = Field(None, validation_alias=_env("NEO4J_URL"))
 
     app_id: str = Field("ducats", validation_alias=_env("DUCATS_APP_ID"))
     topic_prefix: str = Field("ducats", validation_alias=_env("DUCATS_TOPIC_PREFIX"))

@@ -224,6 +224,14 @@ class Emerging(BaseModel):
     rules: dict[str, str]
 
 
+class NetworkPath(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    path: list[str] = Field(description="the holders along the path, both ends included")
+    hops: int
+    engine: str = Field(description="neo4j (Cypher shortestPath) or igraph")
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented error answers of a route."""
     text = {400: "bad query or path parameter", 401: "no API key", 403: "wrong API key", 404: "not found",

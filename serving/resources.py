@@ -28,6 +28,7 @@ from ducats.kafka import make_producer
 from ducats.keys import RedisKeys
 from ducats.logs import get_logger
 from ducats.settings import Settings
+from reads.path import PathFinder
 from serving.auth import ApiKeys
 from serving.errors import Unavailable
 from serving.feed import SnapshotFeed
@@ -107,6 +108,7 @@ class Resources:
     writer: Writer
     limits: RateLimits
     api_keys: ApiKeys
+    paths: PathFinder
     pool_stats: asyncio.Task[None] | None = None
 
     @classmethod
@@ -138,13 +140,15 @@ class Resources:
         return cls(settings=settings, keys=keys, pool=pool, redis=client, guards=guards, feed=feed,
                    writer=writer, pool_stats=asyncio.create_task(_watch_pool(pool), name="pool-stats"),
                    limits=RateLimits(settings=settings, guard=guards.redis, keys=keys, client=client),
-                   api_keys=ApiKeys.parse(settings.api_keys))
+                   api_keys=ApiKeys.parse(settings.api_keys),
+                   paths=PathFinder(pool=pool, neo4j_url=settings.neo4j_url))
 
     async def close(self) -> None:
         if self.pool_stats is not None:
             self.pool_stats.cancel()
         await self.feed.stop()
         await self.writer.stop()
+        await self.paths.close()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         with contextlib.suppress(Exception):

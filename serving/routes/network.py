@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, Query, Request
+from neo4j.exceptions import Neo4jError
+from neo4j.exceptions import ServiceUnavailable as Neo4jUnavailable
+from psycopg_pool import PoolTimeout
 from starlette.responses import Response
 
 from reads import evolution as evolution_reads
 from reads import network as network_reads
 from reads import patterns
+from reads.path import MAX_HOPS
 from serving import models
 from serving.errors import ApiError, NotFound, Unavailable
 from serving.routes.common import ducat_number, json, read_gate, res
@@ -99,3 +104,24 @@ async def emerging(request: Request) -> Response:
                                             f"with >= {patterns.SPIKE_MIN_MOVES} moves",
                            "cascade": "ducats/domain/cascade.py",
                            "hotCluster": "communities by their edges active in the last hour"}})
+
+
+Holder = Annotated[str, Query(min_length=1, max_length=128, pattern=models.TEXT)]
+
+
+@router.get("/network/path", response_model=None,
+            summary="The shortest transfer path between two holders (Neo4j when on, else igraph)",
+            responses={200: {"model": models.NetworkPath}, **models.errors(400, 401, 403, 404, 429, 503)})
+async def path(request: Request, from_: Annotated[str, Query(alias="from", min_length=1, max_length=128,
+                                                              pattern=models.TEXT)],
+               to: Holder) -> Response:
+    r = res(request)
+    try:  # no PostgreSQL budget: the igraph engine loads the whole edge list now and then
+        found = await r.paths.path(from_, to)
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise Unavailable("postgres", f"the edges could not be read: {exc}") from None
+    except (OSError, Neo4jError, Neo4jUnavailable) as exc:
+        raise Unavailable("neo4j", f"Neo4j at {r.settings.neo4j_url} did not answer: {exc}") from None
+    if found is None:
+        raise NotFound(f"no transfer path from {from_} to {to} within {MAX_HOPS} hops")
+    return json({"from": from_, "to": to, "path": found, "hops": len(found) - 1, "engine": r.paths.engine})

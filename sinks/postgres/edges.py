@@ -32,6 +32,7 @@ class Network:
 
 @dataclass(slots=True)
 class _Pair:
+    source: int
     sender: str
     receiver: str
     weight: int
@@ -42,13 +43,14 @@ class _Pair:
     last_at: str
 
 
-def _aggregate(transfers: Sequence[Mapping[str, Any]]) -> tuple[dict[str, _Pair], dict[str, tuple[str, bool, int, str]]]:
+def _aggregate(transfers: Sequence[tuple[int, Mapping[str, Any]]]
+               ) -> tuple[dict[str, _Pair], dict[str, tuple[str, bool, int, str]]]:
     """The pairs of ``transfers`` (in seq order), and what they state of each holder
     they name: (region, as sender, seq, time), a statement as sender first, else the
     first as receiver."""
     pairs: dict[str, _Pair] = {}
     holders: dict[str, tuple[str, bool, int, str]] = {}
-    for e in transfers:
+    for source, e in transfers:
         seq, ts, meta = e["seq"], e["timestamp"], e.get("metadata") or {}
         have = holders.get(e["from"])
         if have is None or not have[1]:
@@ -58,7 +60,7 @@ def _aggregate(transfers: Sequence[Mapping[str, Any]]) -> tuple[dict[str, _Pair]
         key = edge_key(e["from"], e["to"])
         pair = pairs.get(key)
         if pair is None:
-            pairs[key] = _Pair(e["from"], e["to"], e["ducatCount"], 1, seq, seq, ts, ts)
+            pairs[key] = _Pair(source, e["from"], e["to"], e["ducatCount"], 1, seq, seq, ts, ts)
         else:
             pair.weight += e["ducatCount"]
             pair.transfers += 1
@@ -77,8 +79,8 @@ async def write(pool: AsyncConnectionPool, parts: Mapping[int, Sequence[Mapping[
         cur = await conn.execute("SELECT partition, seq FROM edge_positions WHERE partition = ANY(%s::int[]) "
                                  "ORDER BY partition FOR UPDATE", [partitions])
         positions = {int(p): int(s) for p, s in await cur.fetchall()}
-        fresh = [e for p in partitions for e in parts[p] if "transactionId" in e and e["seq"] > positions[p]]
-        fresh.sort(key=lambda e: e["seq"])
+        fresh = [(p, e) for p in partitions for e in parts[p] if "transactionId" in e and e["seq"] > positions[p]]
+        fresh.sort(key=lambda pe: pe[1]["seq"])
         pairs, holders = _aggregate(fresh)
         if holders:
             # A statement as sender beats one as receiver; between two of a kind the lower
@@ -99,10 +101,11 @@ async def write(pool: AsyncConnectionPool, parts: Mapping[int, Sequence[Mapping[
             ps = list(pairs.values())
             await conn.execute(
                 """INSERT INTO edges AS e (region, sender, receiver, weight, transfers, first_seq, last_seq,
-                                           first_at, last_at)
-                   SELECT h.region, x.s, x.r, x.w, x.n, x.f, x.l, x.fa, x.la
+                                           first_at, last_at, source)
+                   SELECT h.region, x.s, x.r, x.w, x.n, x.f, x.l, x.fa, x.la, x.p
                    FROM unnest(%s::text[], %s::text[], %s::text::bigint[], %s::text::bigint[], %s::text::bigint[],
-                               %s::text::bigint[], %s::timestamptz[], %s::timestamptz[]) AS x(s, r, w, n, f, l, fa, la)
+                               %s::text::bigint[], %s::timestamptz[], %s::timestamptz[], %s::int[])
+                        AS x(s, r, w, n, f, l, fa, la, p)
                    JOIN holders h ON h.holder = x.s
                    ON CONFLICT (region, sender, receiver) DO UPDATE
                      SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
@@ -110,7 +113,8 @@ async def write(pool: AsyncConnectionPool, parts: Mapping[int, Sequence[Mapping[
                      WHERE e.last_seq < excluded.first_seq""",
                 [[p.sender for p in ps], [p.receiver for p in ps], int_array([p.weight for p in ps]),
                  int_array([p.transfers for p in ps]), int_array([p.first_seq for p in ps]),
-                 int_array([p.last_seq for p in ps]), [p.first_at for p in ps], [p.last_at for p in ps]])
+                 int_array([p.last_seq for p in ps]), [p.first_at for p in ps], [p.last_at for p in ps],
+                 [p.source for p in ps]])
         tops = {p: max(int(e["seq"]) for e in parts[p]) for p in partitions if parts[p]}
         moved = {p: s for p, s in tops.items() if s > positions[p]}
         if moved:

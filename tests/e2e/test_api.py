@@ -442,6 +442,19 @@ def test_network_intelligence_is_404_until_an_analysis_ran_then_the_run(served: 
     assert "top" in str(error_of(bad, 400))
 
 
+def test_network_path_follows_the_direction_ducats_moved(served: Served) -> None:
+    served.wait_snapshot(LAST_SEQ)
+    with served.client() as c:
+        r = c.get("/api/network/path", params={"from": "treasury", "to": "carol"})
+        back = c.get("/api/network/path", params={"from": "carol", "to": "treasury"})
+        missing = c.get("/api/network/path", params={"from": "treasury"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"from": "treasury", "to": "carol", "path": ["treasury", "alice", "bob", "carol"], "hops": 3,
+                        "engine": "igraph"}
+    assert "no transfer path" in error_of(back, 404)
+    error_of(missing, 400)
+
+
 # ---------------------------------------------------------------- alerts and their acknowledgement
 
 async def test_an_alert_is_listed_acknowledged_once_with_who_and_when_and_audited(served: Served) -> None:

@@ -121,6 +121,9 @@ async def test_any_cut_and_any_replay_store_the_log_once(database_factory: Calla
     reported_edges = {k: v for part in replay.edges.values() for k, v in part.items()}
     assert {k: (v.weight, v.transfers) for k, v in reported_edges.items()} == {
         k: (v.weight, v.transfers) for k, v in edges.items()}
+    with psycopg.connect(url) as conn:
+        sources = conn.execute("SELECT sender, source FROM edges").fetchall()
+    assert sources and all(partition_of({"from": sender}) == source for sender, source in sources)
     # and each pair is reported under its sender's partition
     for p, part_edges in replay.edges.items():
         assert all(partition_of({"from": k.split("\u2192")[0]}) == p for k in part_edges)

@@ -24,8 +24,11 @@ CREATE TABLE edges (
     last_seq   bigint NOT NULL,
     first_at   timestamptz NOT NULL,
     last_at    timestamptz NOT NULL,
+    source     integer NOT NULL,   -- the accepted topic's partition its transfers are in (its sender's)
     PRIMARY KEY (region, sender, receiver)
 ) PARTITION BY LIST (region);
+-- What changed after a seq, per source partition: the Neo4j mirror's incremental read.
+CREATE INDEX edges_last_seq_idx ON edges (last_seq);
 CREATE TABLE edges_eu PARTITION OF edges FOR VALUES IN ('eu');
 CREATE TABLE edges_na PARTITION OF edges FOR VALUES IN ('na');
 CREATE TABLE edges_latam PARTITION OF edges FOR VALUES IN ('latam');
