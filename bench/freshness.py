@@ -33,7 +33,7 @@ from ducats.settings import Settings
 from reads.pipeline import live_workers, wait_caught_up
 
 POLL_S = 0.005
-FAUST_TOPICS = ("partition-metrics-changelog", "network-edges-changelog", "__assignor-__leader")
+FAUST_TOPICS = ("partition-metrics-changelog", "__assignor-__leader")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
