@@ -279,3 +279,33 @@ def recovery(settings: Settings, reps: int, rate: int, timeout: float, keep: boo
     result, figures = run_bounded(run_recovery(settings, params, Status(), logs), timeout)
     Console(width=140).print(recovery_table(result, figures))
     print(recovery_json(result, figures), flush=True)
+
+
+@bench.command()
+@click.option("--holders", type=click.IntRange(10), default=100_000, show_default=True)
+@click.option("--edges", type=click.IntRange(10), default=1_000_000, show_default=True, help="Distinct directed pairs.")
+@click.option("--groups", type=click.IntRange(1), default=500, show_default=True,
+              help="Groups of holders most edges stay inside (the communities to find).")
+@click.option("--history-hours", type=click.IntRange(1, 24 * 7), default=24, show_default=True,
+              help="Hours of metric snapshots, one a second, for the evolution endpoint.")
+@click.option("--wrk-seconds", type=click.FloatRange(1), default=10.0, show_default=True)
+@click.option("--connections", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--logs", type=click.Path(file_okay=False, path_type=Path), default=Path(".state/bench-analytics"),
+              show_default=True)
+@TIMEOUT
+@KEEP
+@click.pass_obj
+def analytics(settings: Settings, holders: int, edges: int, groups: int, history_hours: int, wrk_seconds: float,
+              connections: int, logs: Path, timeout: float, keep: bool) -> None:
+    """Network intelligence at scale: `ducats analyze` (time, peak RSS) against raw igraph on
+    the same edges, and the analytical endpoints' p50/p99 under wrk."""
+    from bench.analytics import AnalyticsParams, analytics_table, run_analytics
+    from bench.errors import BenchError
+    from bench.report import Status, emit
+
+    if edges > holders * (holders - 1) // 2:
+        raise BenchError(f"--edges {edges:,} is more than {holders:,} holders can have as distinct pairs")
+    p = AnalyticsParams(holders=holders, edges=edges, groups=groups, history_hours=history_hours,
+                        wrk_seconds=wrk_seconds, connections=connections, timeout=timeout, keep=keep)
+    result, figures = run_bounded(run_analytics(settings, p, Status(), logs), timeout)
+    emit(result, f"bench analytics: {holders:,} holders, {edges:,} edges", figures, extra=[analytics_table(result)])

@@ -220,6 +220,7 @@ class Emerging(BaseModel):
     velocitySpikes: list[dict[str, Any]]
     cascades: list[dict[str, Any]]
     hotClusters: list[dict[str, Any]]
+    hotClustersAt: str | None
     analysis: dict[str, Any] | None
     rules: dict[str, str]
 

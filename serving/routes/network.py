@@ -90,20 +90,21 @@ async def emerging(request: Request) -> Response:
         snapshot = None
     async with r.guards.postgres():
         cascades = await patterns.cascades(r.pool)
-    clusters: list[dict[str, Any]] = []
+    clusters: dict[str, Any] = {"clusters": [], "computedAt": None}
     try:
         async with r.guards.postgres():
             clusters = await patterns.hot_clusters(r.pool, r.redis, r.keys)
     except Unavailable:
-        clusters = []
+        pass
     return json({"growingCommunities": patterns.growing(run), "velocitySpikes": patterns.velocity_spikes(snapshot),
-                 "cascades": cascades, "hotClusters": clusters,
+                 "cascades": cascades, "hotClusters": clusters["clusters"], "hotClustersAt": clusters["computedAt"],
                  "analysis": None if run is None else {"runId": run["runId"], "computedAt": run["computedAt"]},
                  "rules": {"growing": f"size >= {patterns.GROWING} x the matched community's previous size",
                            "velocitySpike": f"a window's velocity >= {patterns.SPIKE} x the previous window's, "
                                             f"with >= {patterns.SPIKE_MIN_MOVES} moves",
                            "cascade": "ducats/domain/cascade.py",
-                           "hotCluster": "communities by their edges active in the last hour"}})
+                           "hotCluster": "communities by their edges active in the last hour "
+                                         f"(recomputed at most every {patterns.HOT_TTL:.0f} s)"}})
 
 
 Holder = Annotated[str, Query(min_length=1, max_length=128, pattern=models.TEXT)]

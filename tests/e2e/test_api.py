@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import igraph
 import orjson
 import psycopg
 import redis.asyncio as aioredis
@@ -435,10 +436,17 @@ def test_network_intelligence_is_404_until_an_analysis_ran_then_the_run(served: 
         bad = c.get("/api/network/intelligence", params={"top": 0})
     assert r.status_code == 200, r.text
     body = r.json()
-    # treasury -> alice -> bob -> carol: one chain of 4 holders, 3 edges, one component
-    assert body["graph"] == {"nodes": 4, "edges": 3} and body["components"] == {"count": 1, "largest": 4}
+    # the module's transfers so far (the seeded chain treasury -> alice -> bob -> carol, and what
+    # the write tests added): the graph PostgreSQL holds, its components as igraph counts them
+    with psycopg.connect(served.settings.database_url) as db:
+        edges = db.execute("SELECT sender, receiver FROM edges").fetchall()
+    g = igraph.Graph.TupleList(edges, directed=True)
+    assert body["graph"] == {"nodes": g.vcount(), "edges": len(edges)} and len(edges) >= 3
+    assert body["components"] == {"count": len(g.connected_components(mode="weak")),
+                                  "largest": max(g.connected_components(mode="weak").sizes())}
     assert body["runId"] == printed["runId"] and body["seq"] == printed["seq"] >= 3
-    assert len(body["influence"]) == 2 and body["influence"][0]["holder"] == "carol"  # the chain's sink
+    ranks = [h["pagerank"] for h in body["influence"]]
+    assert len(ranks) == 2 and ranks == sorted(ranks, reverse=True)
     assert "top" in str(error_of(bad, 400))
 
 
@@ -510,15 +518,18 @@ def test_consciousness_evolution_of_the_supply_and_of_one_ducat(served: Served) 
             time.sleep(0.5)
         one = c.get("/api/consciousness/evolution", params={"ducat": "BATCH-1-000001"}).json()
         stored = c.get("/api/ducats/BATCH-1-000001").json()
+        history = c.get("/api/ducats/BATCH-1-000001/history", params={"limit": 500}).json()
         error_of(c.get("/api/consciousness/evolution", params={"ducat": "BATCH-1-1"}), 400)
         error_of(c.get("/api/consciousness/evolution", params={"ducat": "BATCH-99-000001"}), 404)
         error_of(c.get("/api/consciousness/evolution", params={"hours": 744, "bucket": "1m"}), 400)
     assert supply["scope"] == "supply" and supply["function"] in ("time_bucket", "date_bin")
     last = supply["points"][-1]
-    assert sum(last["levels"].values()) == last["ducats"] == 30 and sum(last["stages"].values()) == 30
-    # minted, then t1 (treasury -> alice), t2 (alice -> bob), t3 (bob -> carol); t4 was rejected
-    assert [p["event"] for p in one["points"]] == ["minted", "transfer", "transfer", "transfer"]
-    assert [p["holder"] for p in one["points"]] == ["treasury", "alice", "bob", "carol"]
+    assert sum(last["levels"].values()) == last["ducats"] == sum(last["stages"].values()) >= 30
+    # minted, then t1 (treasury -> alice), t2 (alice -> bob), t3 (bob -> carol), and whatever the
+    # write tests moved it on to: the ducat's own provenance, step by step
+    assert [p["event"] for p in one["points"]][:4] == ["minted", "transfer", "transfer", "transfer"]
+    assert [p["holder"] for p in one["points"]] == [e["to"] for e in history["entries"]]
+    assert [p["holder"] for p in one["points"]][:4] == ["treasury", "alice", "bob", "carol"]
     levels = [p["level"] for p in one["points"]]
     assert levels == sorted(levels) and levels[-1] > 0 and one["complete"]
     assert one["current"]["level"] == levels[-1] == stored["level"]
@@ -539,7 +550,8 @@ async def test_emerging_patterns_carry_their_numbers(served: Served) -> None:
         await conn.close()
     with served.client() as c:
         body = c.get("/api/patterns/emerging").json()
-    assert set(body) == {"growingCommunities", "velocitySpikes", "cascades", "hotClusters", "analysis", "rules"}
+    assert set(body) == {"growingCommunities", "velocitySpikes", "cascades", "hotClusters", "hotClustersAt",
+                         "analysis", "rules"}
     assert body["analysis"]["runId"] >= run["runId"]
     # the seeded chain's 3 edges are in the hot cache, all inside the analysed communities
     assert body["hotClusters"] and sum(h["activeEdges"] for h in body["hotClusters"]) >= 3
