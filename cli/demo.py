@@ -4,7 +4,8 @@ It migrates the database, creates the topics, starts a ledger and a Faust
 worker as real processes, mints 10 batches of 1,000 ducats to the treasury,
 publishes 2,000 transfers (valid ones, invalid ones of every kind, and a few
 malformed records), waits for the ledger and the snapshot to catch up, and
-reports what each stage did. Batch numbers and transaction ids are new on
+runs the network analysis once (`ducats analyze --once`), and reports what
+each stage did. Batch numbers and transaction ids are new on
 every run, so the demo can be repeated on the same database.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from schemas.ducat_id import ducat_str
 from reads import snapshot as reads
 from reads.pipeline import live_workers, wait_caught_up
 from sinks.postgres.migrate import migrate
+from streams.analyze import run_once as run_analysis
 from streams.topics import pipeline_topics
 
 BATCHES, SIZE, HOLDERS, TRANSFERS = 10, 1000, 20, 2000
@@ -137,8 +139,10 @@ async def run_demo(settings: Settings, *, say: Callable[[str], Any] = print) -> 
                 snap = await _wait_snapshot(settings, client, _ledger_seq(settings))
         finally:
             await client.aclose()
+        network = await run_analysis(settings)  # the worker's edges are in PostgreSQL by now
+        say(f"network analysed: {network['graph']['nodes']} holders, {network['graph']['edges']} edges")
     accepted = await read_since(settings, settings.topic_accepted, before)
     rejected = await read_since(settings, settings.topic_rejected, before)
     letters = await read_since(settings, settings.topic_dlq, before)
     return {"accepted": len(accepted), "rejected": Counter(r["reason"] for r in rejected),
-            "deadLetters": Counter(d["reason"] for d in letters), "snapshot": snap}
+            "deadLetters": Counter(d["reason"] for d in letters), "snapshot": snap, "network": network}

@@ -266,6 +266,11 @@ def demo(settings: Settings) -> None:
                f"velocity 1m/1h/1d {v['1m']['velocity']}/{v['1h']['velocity']}/{v['1d']['velocity']}")
     top = ", ".join(f"{t['ducatId']} ({t['transfers']})" for t in snap["topCirculating"][:3])
     click.echo(f"top circulating: {top}")
+    n = report["network"]
+    influencers = ", ".join(f"{h['holder']} ({h['pagerank']:.3f})" for h in n["influence"][:3])
+    click.echo(f"network: {n['graph']['nodes']} holders, {n['graph']['edges']} edges, "
+               f"{n['components']['count']} component(s), {n['communityCount']} communities; "
+               f"top influence: {influencers}")
 
 
 from cli.upstream import mint, publish  # noqa: E402  (registered after the group exists)

@@ -62,3 +62,8 @@ def test_demo_runs_the_pipeline_end_to_end(settings_factory: Callable[..., Setti
     top = re.findall(r"(BATCH-\d+-\d+) \((\d+)\)", out.split("top circulating:")[1])
     assert [int(n) for _, n in top] == sorted(moves.values(), reverse=True)[:3], out
     assert all(moves[ducat] == int(n) for ducat, n in top), out
+    # the network analysis ran on the worker's edges: the treasury and the 20 holders at least
+    # (the demo may have run on this database before), one component at least
+    net = re.search(r"network: (\d+) holders, (\d+) edges, (\d+) component\(s\), (\d+) communities; "
+                    r"top influence: (\S+) \(", out)
+    assert net and int(net.group(1)) >= 21 and int(net.group(2)) >= 20 and int(net.group(3)) >= 1, out
