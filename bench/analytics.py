@@ -144,7 +144,7 @@ def _analyze(env: BenchEnv, logs: Path, name: str, timeout: float) -> dict[str, 
     process's own ru_maxrss, which its ``analyze.run`` log line reports)."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "cli", "analyze", "--once"],
-                          env={**os.environ, **env.ledger_env(DUCATS_ANALYZE_METRICS_PORT="0")},
+                          env={**os.environ, **env.ledger_env()},
                           capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - started
     (logs / f"{name}.log").write_text(proc.stderr)

@@ -97,6 +97,8 @@ class BenchEnv:
     def ledger_env(self, **extra: str) -> dict[str, str]:
         """The environment of a ``ducats ledger`` or ``ducats worker`` subprocess on
         this private set-up (its own web port, metrics on any free port)."""
-        return self.settings.to_env(DUCATS_LOG_FORMAT="json", DUCATS_LOG_LEVEL="info",
-                                    DUCATS_WORKER_WEB_PORT=str(free_port()), DUCATS_LEDGER_METRICS_PORT="0",
-                                    DUCATS_WORKER_METRICS_PORT="0", **extra)
+        return self.settings.to_env(**{"DUCATS_LOG_FORMAT": "json", "DUCATS_LOG_LEVEL": "info",
+                                       "DUCATS_WORKER_WEB_PORT": str(free_port()), "DUCATS_LEDGER_METRICS_PORT": "0",
+                                       "DUCATS_WORKER_METRICS_PORT": "0", "DUCATS_ANALYZE_METRICS_PORT": "0",
+                                       "DUCATS_CASCADES_METRICS_PORT": "0", "DUCATS_MIRROR_METRICS_PORT": "0",
+                                       **extra})

@@ -205,6 +205,10 @@ def mirror(settings: Settings, once: bool, every: float) -> None:
     from streams.mirror import run as run_mirror
 
     configure_logging(settings)
+    if not once:
+        from ducats.observability import serve_metrics
+
+        serve_metrics(settings.mirror_metrics_port)
     sent = asyncio.run(run_mirror(settings, every=every, once=once))
     if once:
         click.echo(f"mirrored {sent} edges")

@@ -26,6 +26,12 @@ METRICS_BATCH_SECONDS = Histogram("ducats_metrics_batch_seconds", "Time to fold 
 SNAPSHOT_VERSION = Gauge("ducats_snapshot_version", "Version of the last snapshot this worker wrote")
 ANALYSIS_SECONDS = Histogram("ducats_analysis_seconds", "Time of one `ducats analyze` run, loading the edges included",
                              buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+CASCADE_EVENTS = Counter("ducats_cascade_events_total", "Accepted events the cascade detector folded, in seq order")
+CASCADE_SEQ = Gauge("ducats_cascade_seq", "The last seq the cascade detector folded")
+CASCADE_ALERTS = Counter("ducats_cascade_alerts_total", "Cascade alert states written", ["state"])
+MIRROR_EDGES = Counter("ducats_mirror_edges_total", "Edges sent to Neo4j by the mirror")
+MIRROR_SECONDS = Histogram("ducats_mirror_pass_seconds", "Time of one Neo4j mirror pass",
+                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 SNAPSHOT_SEQ = Gauge("ducats_snapshot_seq", "Ledger seq counted by the last snapshot this worker wrote")
 
 

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     ledger_metrics_port: int = Field(9101, ge=0, le=65535, validation_alias=_env("DUCATS_LEDGER_METRICS_PORT"))
     worker_metrics_port: int = Field(9102, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_METRICS_PORT"))
     analyze_metrics_port: int = Field(9103, ge=0, le=65535, validation_alias=_env("DUCATS_ANALYZE_METRICS_PORT"))
+    cascades_metrics_port: int = Field(9104, ge=0, le=65535, validation_alias=_env("DUCATS_CASCADES_METRICS_PORT"))
+    mirror_metrics_port: int = Field(9105, ge=0, le=65535, validation_alias=_env("DUCATS_MIRROR_METRICS_PORT"))
     # `ducats analyze` (docs/network.md): seconds between runs.
     analyze_every: float = Field(60.0, ge=1, le=86_400, validation_alias=_env("DUCATS_ANALYZE_EVERY"))
     worker_web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("DUCATS_WORKER_WEB_PORT"))

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from ducats import observability as obs
 from ducats.connect import pg_connect, pg_errors, redis_connect, redis_errors_of
 from ducats.domain import cascade
 from ducats.errors import DucatsError
@@ -29,6 +30,7 @@ from ducats.health import Readiness
 from ducats.kafka import kafka_call, kafka_errors, make_producer, topic_partitions
 from ducats.keys import RedisKeys
 from ducats.logs import get_logger
+from ducats.observability import serve_metrics
 from ducats.settings import Settings
 from schemas import batches
 from schemas.models import Alert
@@ -131,11 +133,14 @@ class CascadeWatch:
                     continue
                 waiting_since = None
                 changed = detector.feed(events)
+                obs.CASCADE_EVENTS.inc(len(events))
+                obs.CASCADE_SEQ.set(detector.seq)
                 stamp = dt.datetime.now(dt.UTC).isoformat()
                 with pg_errors(s.database_url, session=True):
                     await pg.save(self.conn, offsets=merger.offsets(), detector=detector.to_dict(),
                                   alerts=[to_record(a, stamp) for a in changed])
                 for a in changed:
+                    obs.CASCADE_ALERTS.labels(a.state).inc()
                     log.info("cascades.alert", alert=a.alert_id, state=a.state, peak=a.peak, seconds=a.seconds,
                              started_at=_iso(a.started_at), baseline=a.baseline)
                 if changed:
@@ -189,5 +194,6 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
 
 
 def main(settings: Settings) -> None:
+    serve_metrics(settings.cascades_metrics_port)
     asyncio.run(run(settings))
 

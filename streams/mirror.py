@@ -7,6 +7,7 @@ import time
 
 from neo4j.exceptions import Neo4jError, ServiceUnavailable as Neo4jUnavailable
 
+from ducats import observability as obs
 from ducats.connect import pg_connect, pg_errors
 from ducats.errors import ConfigError, DucatsError, ServiceUnavailable
 from ducats.logs import get_logger
@@ -46,6 +47,8 @@ async def run(settings: Settings, *, every: float = 1.0, stop: asyncio.Event | N
                 log.warning("mirror.waiting", error=str(exc))
                 await conn.close()
                 conn = await pg_connect(settings.database_url, autocommit=True)
+            obs.MIRROR_SECONDS.observe(time.perf_counter() - started)
+            obs.MIRROR_EDGES.inc(sent)
             if sent:
                 log.info("mirror.pass", edges=sent, ms=round((time.perf_counter() - started) * 1000, 1))
             if once:
