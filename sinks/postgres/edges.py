@@ -68,85 +68,109 @@ def _aggregate(transfers: Sequence[tuple[int, Mapping[str, Any]]]
     return pairs, holders
 
 
+POSITIONS = ("INSERT INTO edge_positions (partition, seq) SELECT p, 0 FROM unnest(%s::int[]) AS p "
+             "ON CONFLICT DO NOTHING")
+LOCK = "SELECT partition, seq FROM edge_positions WHERE partition = ANY(%s::int[]) ORDER BY partition FOR UPDATE"
+# A statement as sender beats one as receiver; between two of a kind the lower seq wins.
+# A sender's own statements come from its own partition, in seq order, so its region is
+# fixed by its first transfer, whatever the order in which the partitions progress: its
+# edges' partition never changes.
+HOLDERS = """INSERT INTO holders AS h (holder, region, as_sender, seq, at)
+   SELECT * FROM unnest(%s::text[], %s::text[], %s::bool[], %s::text::bigint[], %s::timestamptz[])
+   ON CONFLICT (holder) DO UPDATE
+     SET region = excluded.region, as_sender = excluded.as_sender, seq = excluded.seq, at = excluded.at
+     WHERE (excluded.as_sender AND NOT h.as_sender)
+        OR (excluded.as_sender = h.as_sender AND excluded.seq < h.seq)"""
+EDGES = """INSERT INTO edges AS e (region, sender, receiver, weight, transfers, first_seq, last_seq,
+                           first_at, last_at, source)
+   SELECT h.region, x.s, x.r, x.w, x.n, x.f, x.l, x.fa, x.la, x.p
+   FROM unnest(%s::text[], %s::text[], %s::text::bigint[], %s::text::bigint[], %s::text::bigint[],
+               %s::text::bigint[], %s::timestamptz[], %s::timestamptz[], %s::int[])
+        AS x(s, r, w, n, f, l, fa, la, p)
+   JOIN holders h ON h.holder = x.s
+   ON CONFLICT (region, sender, receiver) DO UPDATE
+     SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
+         last_seq = excluded.last_seq, last_at = excluded.last_at
+     WHERE e.last_seq < excluded.first_seq
+   RETURNING e.sender, e.receiver, e.weight, e.transfers, e.first_seq, e.last_seq, e.last_at, e.source"""
+MOVE = ("UPDATE edge_positions SET seq = x.s FROM unnest(%s::int[], %s::text::bigint[]) AS x(p, s) "
+        "WHERE partition = x.p")
+
+
 async def write(pool: AsyncConnectionPool, parts: Mapping[int, Sequence[Mapping[str, Any]]]) -> Network:
-    """Write the transfers of ``parts`` (source partition -> its events, in seq order)."""
+    """Write the transfers of ``parts`` (source partition -> its events, in seq order).
+
+    Two round trips: the positions locked; then, pipelined, the holders, the edges
+    (returning what they hold now) and the positions moved on. When nothing of the
+    batch was in already (the steady state), what the upsert returned is the state of
+    every pair the batch names; after a replay the pairs are read back (``_stored``)."""
     partitions = sorted(parts)
     if not partitions:
         return Network()
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute("INSERT INTO edge_positions (partition, seq) SELECT p, 0 FROM unnest(%s::int[]) AS p "
-                           "ON CONFLICT DO NOTHING", [partitions])
-        cur = await conn.execute("SELECT partition, seq FROM edge_positions WHERE partition = ANY(%s::int[]) "
-                                 "ORDER BY partition FOR UPDATE", [partitions])
+        async with conn.pipeline():
+            await conn.execute(POSITIONS, [partitions])
+            cur = await conn.execute(LOCK, [partitions])
         positions = {int(p): int(s) for p, s in await cur.fetchall()}
-        fresh = [(p, e) for p in partitions for e in parts[p] if "transactionId" in e and e["seq"] > positions[p]]
+        transfers = [(p, e) for p in partitions for e in parts[p] if "transactionId" in e]
+        fresh = [(p, e) for p, e in transfers if e["seq"] > positions[p]]
         fresh.sort(key=lambda pe: pe[1]["seq"])
         pairs, holders = _aggregate(fresh)
-        if holders:
-            # A statement as sender beats one as receiver; between two of a kind the lower
-            # seq wins. A sender's own statements come from its own partition, in seq
-            # order, so its region is fixed by its first transfer, whatever the order in
-            # which the partitions progress: its edges' partition never changes.
-            hs = list(holders.values())
-            await conn.execute(
-                """INSERT INTO holders AS h (holder, region, as_sender, seq, at)
-                   SELECT * FROM unnest(%s::text[], %s::text[], %s::bool[], %s::text::bigint[], %s::timestamptz[])
-                   ON CONFLICT (holder) DO UPDATE
-                     SET region = excluded.region, as_sender = excluded.as_sender, seq = excluded.seq, at = excluded.at
-                     WHERE (excluded.as_sender AND NOT h.as_sender)
-                        OR (excluded.as_sender = h.as_sender AND excluded.seq < h.seq)""",
-                [list(holders), [h[0] for h in hs], [h[1] for h in hs], int_array([h[2] for h in hs]),
-                 [h[3] for h in hs]])
-        if pairs:
-            ps = list(pairs.values())
-            await conn.execute(
-                """INSERT INTO edges AS e (region, sender, receiver, weight, transfers, first_seq, last_seq,
-                                           first_at, last_at, source)
-                   SELECT h.region, x.s, x.r, x.w, x.n, x.f, x.l, x.fa, x.la, x.p
-                   FROM unnest(%s::text[], %s::text[], %s::text::bigint[], %s::text::bigint[], %s::text::bigint[],
-                               %s::text::bigint[], %s::timestamptz[], %s::timestamptz[], %s::int[])
-                        AS x(s, r, w, n, f, l, fa, la, p)
-                   JOIN holders h ON h.holder = x.s
-                   ON CONFLICT (region, sender, receiver) DO UPDATE
-                     SET weight = e.weight + excluded.weight, transfers = e.transfers + excluded.transfers,
-                         last_seq = excluded.last_seq, last_at = excluded.last_at
-                     WHERE e.last_seq < excluded.first_seq""",
-                [[p.sender for p in ps], [p.receiver for p in ps], int_array([p.weight for p in ps]),
-                 int_array([p.transfers for p in ps]), int_array([p.first_seq for p in ps]),
-                 int_array([p.last_seq for p in ps]), [p.first_at for p in ps], [p.last_at for p in ps],
-                 [p.source for p in ps]])
         tops = {p: max(int(e["seq"]) for e in parts[p]) for p in partitions if parts[p]}
         moved = {p: s for p, s in tops.items() if s > positions[p]}
-        if moved:
-            await conn.execute("UPDATE edge_positions SET seq = x.s FROM unnest(%s::int[], %s::text::bigint[]) "
-                               "AS x(p, s) WHERE partition = x.p", [list(moved), int_array(list(moved.values()))])
-        return await _stored(conn, parts)
+        returned = None
+        async with conn.pipeline():
+            if holders:
+                hs = list(holders.values())
+                await conn.execute(HOLDERS, [list(holders), [h[0] for h in hs], [h[1] for h in hs],
+                                             int_array([h[2] for h in hs]), [h[3] for h in hs]])
+            if pairs:
+                ps = list(pairs.values())
+                returned = await conn.execute(EDGES, [
+                    [p.sender for p in ps], [p.receiver for p in ps], int_array([p.weight for p in ps]),
+                    int_array([p.transfers for p in ps]), int_array([p.first_seq for p in ps]),
+                    int_array([p.last_seq for p in ps]), [p.first_at for p in ps], [p.last_at for p in ps],
+                    [p.source for p in ps]])
+            if moved:
+                await conn.execute(MOVE, [list(moved), int_array(list(moved.values()))])
+        if len(fresh) < len(transfers):   # a replay, in part or whole: read what is stored
+            return await _stored(conn, parts)
+        if returned is None:
+            return Network()
+        return _network(await returned.fetchall(), frozenset(int(e["seq"]) for _, e in transfers))
 
 
-async def _stored(conn: Any, parts: Mapping[int, Sequence[Mapping[str, Any]]]) -> Network:
-    named: dict[str, tuple[int, str, str]] = {}  # pair -> (partition, sender, receiver)
-    seqs: set[int] = set()
-    for p, events in parts.items():
-        for e in events:
-            if "transactionId" in e:
-                named.setdefault(edge_key(e["from"], e["to"]), (p, e["from"], e["to"]))
-                seqs.add(int(e["seq"]))
-    if not named:
-        return Network()
-    cur = await conn.execute(
-        """SELECT x.s, x.r, e.weight, e.transfers, e.first_seq, e.last_seq, e.last_at
-           FROM unnest(%s::text[], %s::text[]) AS x(s, r)
-           JOIN holders h ON h.holder = x.s
-           JOIN edges e ON e.region = h.region AND e.sender = x.s AND e.receiver = x.r""",
-        [[v[1] for v in named.values()], [v[2] for v in named.values()]])
+def _network(rows: Sequence[tuple[Any, ...]], seqs: frozenset[int]) -> Network:
+    """The Network of stored rows (sender, receiver, weight, transfers, first_seq, last_seq,
+    last_at, source) of a batch whose transfers had ``seqs``."""
     out = Network(edges={})
     new: set[int] = set()
-    for s, r, weight, transfers, first_seq, last_seq, last_at in await cur.fetchall():
+    for s, r, weight, transfers, first_seq, last_seq, last_at, source in rows:
         key = edge_key(s, r)
-        out.edges.setdefault(named[key][0], {})[key] = Edge(
+        out.edges.setdefault(source, {})[key] = Edge(
             weight=weight, transfers=transfers, first_seq=first_seq, last_seq=last_seq,
             last_ts=last_at.astimezone(dt.UTC).isoformat())
         if first_seq in seqs:
             new.add(first_seq)
     out.new_seqs = frozenset(new)
     return out
+
+
+async def _stored(conn: Any, parts: Mapping[int, Sequence[Mapping[str, Any]]]) -> Network:
+    """The stored state of every pair ``parts`` names."""
+    named: dict[str, tuple[str, str]] = {}
+    seqs: set[int] = set()
+    for events in parts.values():
+        for e in events:
+            if "transactionId" in e:
+                named.setdefault(edge_key(e["from"], e["to"]), (e["from"], e["to"]))
+                seqs.add(int(e["seq"]))
+    if not named:
+        return Network()
+    cur = await conn.execute(
+        """SELECT x.s, x.r, e.weight, e.transfers, e.first_seq, e.last_seq, e.last_at, e.source
+           FROM unnest(%s::text[], %s::text[]) AS x(s, r)
+           JOIN holders h ON h.holder = x.s
+           JOIN edges e ON e.region = h.region AND e.sender = x.s AND e.receiver = x.r""",
+        [[v[0] for v in named.values()], [v[1] for v in named.values()]])
+    return _network(await cur.fetchall(), frozenset(seqs))
