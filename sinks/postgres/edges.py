@@ -18,7 +18,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from ducats.domain.network import Edge, edge_key, region_of
-from sinks.postgres.ledger_sql import int_array
+from sinks.postgres.ledger_sql import bool_array, int_array, text_array
 
 
 @dataclass(slots=True)
@@ -43,29 +43,57 @@ class _Pair:
     last_at: str
 
 
-def _aggregate(transfers: Sequence[tuple[int, Mapping[str, Any]]]
-               ) -> tuple[dict[str, _Pair], dict[str, tuple[str, bool, int, str]]]:
-    """The pairs of ``transfers`` (in seq order), and what they state of each holder
-    they name: (region, as sender, seq, time), a statement as sender first, else the
-    first as receiver."""
-    pairs: dict[str, _Pair] = {}
-    holders: dict[str, tuple[str, bool, int, str]] = {}
-    for source, e in transfers:
-        seq, ts, meta = e["seq"], e["timestamp"], e.get("metadata") or {}
-        have = holders.get(e["from"])
-        if have is None or not have[1]:
-            holders[e["from"]] = (region_of(meta.get("fromRegion")), True, seq, ts)
-        if e["to"] not in holders:
-            holders[e["to"]] = (region_of(meta.get("toRegion")), False, seq, ts)
-        key = edge_key(e["from"], e["to"])
-        pair = pairs.get(key)
-        if pair is None:
-            pairs[key] = _Pair(source, e["from"], e["to"], e["ducatCount"], 1, seq, seq, ts, ts)
-        else:
-            pair.weight += e["ducatCount"]
-            pair.transfers += 1
-            pair.last_seq, pair.last_at = seq, ts
-    return pairs, holders
+@dataclass(slots=True)
+class _Batch:
+    """One pass over a batch's events: the transfers above the positions, aggregated."""
+
+    pairs: dict[tuple[str, str], _Pair] = field(default_factory=dict)
+    holders: dict[str, tuple[str, bool, int, str]] = field(default_factory=dict)  # (region, as sender, seq, time)
+    seqs: set[int] = field(default_factory=set)       # every transfer's seq, fresh or not
+    tops: dict[int, int] = field(default_factory=dict)  # partition -> its last event's seq
+    transfers: int = 0
+    fresh: int = 0
+
+
+def _aggregate(parts: Mapping[int, Sequence[Mapping[str, Any]]], positions: Mapping[int, int]) -> _Batch:
+    """Each partition's events are in seq order (the chain's). A holder's region is what
+    its first transfer as sender states (its own partition: the first one seen), else the
+    lowest-seq transfer to it: no sort across partitions is needed."""
+    out = _Batch()
+    pairs, holders = out.pairs, out.holders
+    get_pair, get_holder, add_seq = pairs.get, holders.get, out.seqs.add   # bound once: this runs per event
+    transfers = fresh = 0
+    for p, events in parts.items():
+        if not events:
+            continue
+        out.tops[p] = int(events[-1]["seq"])
+        floor = positions[p]
+        for e in events:
+            if "transactionId" not in e:
+                continue
+            seq = e["seq"]
+            add_seq(seq)
+            transfers += 1
+            if seq <= floor:
+                continue
+            fresh += 1
+            frm, to, ts = e["from"], e["to"], e["timestamp"]
+            have = get_holder(frm)
+            if have is None or not have[1]:
+                holders[frm] = (region_of((e.get("metadata") or {}).get("fromRegion")), True, seq, ts)
+            have = get_holder(to)
+            if have is None or (not have[1] and seq < have[2]):
+                holders[to] = (region_of((e.get("metadata") or {}).get("toRegion")), False, seq, ts)
+            pair = get_pair((frm, to))
+            if pair is None:
+                pairs[(frm, to)] = _Pair(p, frm, to, e["ducatCount"], 1, seq, seq, ts, ts)
+            else:
+                pair.weight += e["ducatCount"]
+                pair.transfers += 1
+                pair.last_seq = seq
+                pair.last_at = ts
+    out.transfers, out.fresh = transfers, fresh
+    return out
 
 
 POSITIONS = ("INSERT INTO edge_positions (partition, seq) SELECT p, 0 FROM unnest(%s::int[]) AS p "
@@ -76,7 +104,8 @@ LOCK = "SELECT partition, seq FROM edge_positions WHERE partition = ANY(%s::int[
 # fixed by its first transfer, whatever the order in which the partitions progress: its
 # edges' partition never changes.
 HOLDERS = """INSERT INTO holders AS h (holder, region, as_sender, seq, at)
-   SELECT * FROM unnest(%s::text[], %s::text[], %s::bool[], %s::text::bigint[], %s::timestamptz[])
+   SELECT * FROM unnest(%s::text::text[], %s::text::text[], %s::text::bool[], %s::text::bigint[],
+                        %s::text::timestamptz[])
    ON CONFLICT (holder) DO UPDATE
      SET region = excluded.region, as_sender = excluded.as_sender, seq = excluded.seq, at = excluded.at
      WHERE (excluded.as_sender AND NOT h.as_sender)
@@ -84,8 +113,8 @@ HOLDERS = """INSERT INTO holders AS h (holder, region, as_sender, seq, at)
 EDGES = """INSERT INTO edges AS e (region, sender, receiver, weight, transfers, first_seq, last_seq,
                            first_at, last_at, source)
    SELECT h.region, x.s, x.r, x.w, x.n, x.f, x.l, x.fa, x.la, x.p
-   FROM unnest(%s::text[], %s::text[], %s::text::bigint[], %s::text::bigint[], %s::text::bigint[],
-               %s::text::bigint[], %s::timestamptz[], %s::timestamptz[], %s::int[])
+   FROM unnest(%s::text::text[], %s::text::text[], %s::text::bigint[], %s::text::bigint[], %s::text::bigint[],
+               %s::text::bigint[], %s::text::timestamptz[], %s::text::timestamptz[], %s::text::int[])
         AS x(s, r, w, n, f, l, fa, la, p)
    JOIN holders h ON h.holder = x.s
    ON CONFLICT (region, sender, receiver) DO UPDATE
@@ -112,32 +141,31 @@ async def write(pool: AsyncConnectionPool, parts: Mapping[int, Sequence[Mapping[
             await conn.execute(POSITIONS, [partitions])
             cur = await conn.execute(LOCK, [partitions])
         positions = {int(p): int(s) for p, s in await cur.fetchall()}
-        transfers = [(p, e) for p in partitions for e in parts[p] if "transactionId" in e]
-        fresh = [(p, e) for p, e in transfers if e["seq"] > positions[p]]
-        fresh.sort(key=lambda pe: pe[1]["seq"])
-        pairs, holders = _aggregate(fresh)
-        tops = {p: max(int(e["seq"]) for e in parts[p]) for p in partitions if parts[p]}
-        moved = {p: s for p, s in tops.items() if s > positions[p]}
+        batch = _aggregate(parts, positions)
+        pairs, holders = batch.pairs, batch.holders
+        moved = {p: s for p, s in batch.tops.items() if s > positions[p]}
         returned = None
         async with conn.pipeline():
             if holders:
                 hs = list(holders.values())
-                await conn.execute(HOLDERS, [list(holders), [h[0] for h in hs], [h[1] for h in hs],
-                                             int_array([h[2] for h in hs]), [h[3] for h in hs]])
+                await conn.execute(HOLDERS, [text_array(holders), text_array([h[0] for h in hs]),
+                                             bool_array([h[1] for h in hs]), int_array([h[2] for h in hs]),
+                                             text_array([h[3] for h in hs])])
             if pairs:
                 ps = list(pairs.values())
                 returned = await conn.execute(EDGES, [
-                    [p.sender for p in ps], [p.receiver for p in ps], int_array([p.weight for p in ps]),
-                    int_array([p.transfers for p in ps]), int_array([p.first_seq for p in ps]),
-                    int_array([p.last_seq for p in ps]), [p.first_at for p in ps], [p.last_at for p in ps],
-                    [p.source for p in ps]])
+                    text_array([p.sender for p in ps]), text_array([p.receiver for p in ps]),
+                    int_array([p.weight for p in ps]), int_array([p.transfers for p in ps]),
+                    int_array([p.first_seq for p in ps]), int_array([p.last_seq for p in ps]),
+                    text_array([p.first_at for p in ps]), text_array([p.last_at for p in ps]),
+                    int_array([p.source for p in ps])])
             if moved:
                 await conn.execute(MOVE, [list(moved), int_array(list(moved.values()))])
-        if len(fresh) < len(transfers):   # a replay, in part or whole: read what is stored
+        if batch.fresh < batch.transfers:   # a replay, in part or whole: read what is stored
             return await _stored(conn, parts)
         if returned is None:
             return Network()
-        return _network(await returned.fetchall(), frozenset(int(e["seq"]) for _, e in transfers))
+        return _network(await returned.fetchall(), frozenset(batch.seqs))
 
 
 def _network(rows: Sequence[tuple[Any, ...]], seqs: frozenset[int]) -> Network:
@@ -169,8 +197,8 @@ async def _stored(conn: Any, parts: Mapping[int, Sequence[Mapping[str, Any]]]) -
         return Network()
     cur = await conn.execute(
         """SELECT x.s, x.r, e.weight, e.transfers, e.first_seq, e.last_seq, e.last_at, e.source
-           FROM unnest(%s::text[], %s::text[]) AS x(s, r)
+           FROM unnest(%s::text::text[], %s::text::text[]) AS x(s, r)
            JOIN holders h ON h.holder = x.s
            JOIN edges e ON e.region = h.region AND e.sender = x.s AND e.receiver = x.r""",
-        [[v[0] for v in named.values()], [v[1] for v in named.values()]])
+        [text_array([v[0] for v in named.values()]), text_array([v[1] for v in named.values()])])
     return _network(await cur.fetchall(), frozenset(seqs))

@@ -14,6 +14,7 @@ import psycopg
 from ducats.connect import pg_pool
 from ducats.domain.network import UNKNOWN_REGION, Edge, edge_key, fold_edges
 from sinks.postgres import edges as sink
+from sinks.postgres.ledger_sql import bool_array, text_array
 from sinks.postgres.migrate import migrate
 
 PARTITIONS = 4
@@ -142,3 +143,13 @@ async def test_a_batch_with_no_transfer_moves_the_positions_and_writes_no_edge(
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT partition, seq FROM edge_positions").fetchall() == [(0, 1)]
         assert conn.execute("SELECT count(*) FROM edges").fetchone() == (0,)
+
+
+def test_the_array_literals_carry_any_holder_name(database_factory: Callable[[], str]) -> None:
+    """text_array and bool_array (the sink's parameters) round-trip through PostgreSQL."""
+    names = ['a"b', "c\\d", "{e}", "f,g", " h ", "NULL", "", "ü→ß", 'x\\"y', "tab\there", "new\nline"]
+    with psycopg.connect(database_factory()) as conn:
+        back = conn.execute("SELECT array_agg(x ORDER BY n) FROM unnest(%s::text::text[]) WITH ORDINALITY AS u(x, n)",
+                            [text_array(names)]).fetchone()
+        flags = conn.execute("SELECT %s::text::bool[]", [bool_array([True, False, True])]).fetchone()
+    assert back == (names,) and flags == ([True, False, True],)
