@@ -176,7 +176,7 @@ async function loadNetwork() {
   try { n = await getJSON("/api/network/intelligence?top=10&communities=10"); } catch (e) { return; }
   text("network-at", "run " + n.runId + " at " + clock(n.computedAt) + ", seq " + fmt(n.seq));
   text("network-summary", fmt(n.graph.nodes) + " holders, " + fmt(n.graph.edges) + " edges, " +
-       fmt(n.components.count) + " components (largest " + fmt(n.components.largest) + "), " +
+       fmt(n.components.count) + (n.components.count === 1 ? " component" : " components") + " (largest " + fmt(n.components.largest) + "), " +
        fmt(n.communityCount) + " communities; computed in " + fmt(n.computeMs) + " ms");
   document.querySelector("#influencers tbody").replaceChildren(...n.influence.map((h, i) =>
     cells(document.createElement("tr"), [i + 1, h.holder, h.pagerank.toFixed(5)])));

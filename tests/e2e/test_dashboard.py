@@ -91,7 +91,8 @@ async def _save(url: str, alert: Alert) -> None:
         await conn.close()
 
 
-def test_the_network_and_alerts_panels_show_real_data_and_acknowledge(served: Served, page: Page) -> None:
+def test_the_network_and_alerts_panels_show_real_data_and_acknowledge(served: Served, page: Page,
+                                                                      tmp_path: Path) -> None:
     served.wait_snapshot(LAST_SEQ)
     env = {**os.environ, **served.settings.to_env(DUCATS_ANALYZE_METRICS_PORT="0")}
     done = subprocess.run([sys.executable, "-m", "cli", "analyze", "--once"], env=env, capture_output=True,
@@ -127,4 +128,5 @@ def test_the_network_and_alerts_panels_show_real_data_and_acknowledge(served: Se
         ack = c.get("/api/alerts/cascade-4242").json()
     assert ack["acknowledged"]["by"] == "operator-ana" and ack["acknowledged"]["note"] == "checked the exchange"
     assert [a["action"] for a in ack["audit"]] == ["opened", "acknowledged"]
+    page.screenshot(path=str(tmp_path / "dashboard-network.png"), full_page=True)
     assert not errors, errors
