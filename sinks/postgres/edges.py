@@ -2,11 +2,11 @@
 by seq (docs/network.md).
 
 One transaction per worker batch: lock the batch's partitions' positions, keep
-the transfers above them, register their holders (the first region stated
-wins), upsert the edges aggregated per pair, move the positions on. Then read
-back the state of every pair the batch names, first run or replay alike: the
-worker counts new edges and fills the hot cache from what is stored, so a
-replay gives the same answers as the first run.
+the transfers above them, register their holders (a sender's first statement of
+its region wins), upsert the edges aggregated per pair, move the positions on.
+The worker counts new edges and fills the hot cache from what is stored: the
+upsert's RETURNING when the whole batch was new, else (a replay) the stored state
+of every pair the batch names, so a replay gives the same answers as the first run.
 """
 from __future__ import annotations
 
