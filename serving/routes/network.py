@@ -20,6 +20,7 @@ from serving.errors import ApiError, NotFound, Unavailable
 from serving.routes.common import ducat_number, json, read_gate, res
 
 router = APIRouter(prefix="/api", tags=["network"], dependencies=[Depends(read_gate)])
+MAX_POINTS = 2000  # per evolution answer: a bucket too narrow for the hours asked is widened
 
 
 async def latest(request: Request, *, required: bool = True) -> dict[str, Any] | None:
@@ -69,12 +70,13 @@ async def evolution(request: Request,
         if found is None:
             raise NotFound(f"no ducat {ducat} was minted")
         return json({"scope": "ducat", **found})
-    if hours * 3600 // evolution_reads.BUCKETS[bucket] > 2000:
-        raise ApiError(400, f"{hours} h in buckets of {bucket} is over 2,000 points: take a wider bucket",
-                       code="bad_request")
+    chosen: str = bucket
+    sizes = list(evolution_reads.BUCKETS)  # narrowest first
+    while hours * 3600 // evolution_reads.BUCKETS[chosen] > MAX_POINTS and chosen != sizes[-1]:
+        chosen = sizes[sizes.index(chosen) + 1]  # at most MAX_POINTS points: the next wider bucket
     async with r.guards.postgres():
-        found = await evolution_reads.distribution(r.pool, hours=hours, bucket=bucket)
-    return json({"scope": "supply", **found})
+        found = await evolution_reads.distribution(r.pool, hours=hours, bucket=chosen)
+    return json({"scope": "supply", "requestedBucket": bucket, **found})
 
 
 @router.get("/patterns/emerging", response_model=None,
