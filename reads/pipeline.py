@@ -18,12 +18,16 @@ from ducats.settings import Settings
 
 
 async def ledger_lag(settings: Settings) -> int:
-    """Input records not yet applied, plus outbox records not yet published."""
+    """Input records not yet applied, plus outbox records not yet published, plus seqs the
+    ducat-state sink has not applied yet (so "caught up" includes the ducats' rows)."""
     ends = await end_offsets(settings, [settings.topic_mints, settings.topic_transactions])
     async with await pg_connect(settings.database_url) as conn:
         with pg_errors(settings.database_url, session=True):
             rows = await (await conn.execute("SELECT topic, partition, next_offset FROM ledger_offsets")).fetchall()
             outbox = (await (await conn.execute("SELECT count(*) FROM outbox")).fetchone())[0]  # type: ignore[index]
+            state = (await (await conn.execute(
+                """SELECT l.last_seq - s.last_seq FROM ledger_state AS l, ducat_state_position AS s""")).fetchone())
+    outbox = int(outbox) + max(0, int(state[0])) if state else int(outbox)
     done = {(r[0], r[1]): r[2] for r in rows}
     return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items()) + int(outbox)
 

@@ -16,3 +16,8 @@ class LeadershipLost(SinkError):
     """Another ledger process holds (or took over) the single-writer lock."""
 
     retriable = True
+
+
+class LogGap(SinkError):
+    """The accepted log misses a seq the ledger's position covers: the database was changed by
+    hand, or restored from pieces. Permanent: applying around the gap would corrupt the state."""

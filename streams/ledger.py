@@ -5,6 +5,11 @@ exactly-once rests on offsets stored in Postgres with the data, which Faust's
 commit model cannot do) and commits each batch through its checkpoint
 (streams/checkpoint.py: write, publish the outbox, commit the offsets).
 
+The ducats' state (consciousness, memories, census, cooling) is applied from
+the accepted log by the ducat-state sink (sinks/postgres/state.py), a task of
+the leading term on its own connection, woken after each commit; it starts and
+stops with the term, and a standby runs none.
+
 Single writer: the sink's connection holds a Postgres advisory lock. A second
 ``ducats ledger`` waits on that lock as a hot standby and takes over within
 moments of the leader's death; a leader that loses its connection loses the
@@ -44,6 +49,7 @@ from ducats.logs import get_logger
 from ducats.settings import Settings
 from sinks.outbox import OutboxPublisher
 from sinks.postgres.ledger import BatchReport, InputRecord, LedgerSink
+from sinks.postgres.state import StateSink
 from streams.checkpoint import Checkpoint
 
 log = get_logger(__name__)
@@ -65,6 +71,8 @@ class _Term:
     consumer: AIOKafkaConsumer
     inputs: list[TopicPartition]
     exits: contextlib.AsyncExitStack
+    state: asyncio.Task[None]   # the ducat-state sink's loop
+    wake: asyncio.Event         # set after each commit: the state sink has a new range to apply
 
     async def fetch(self, max_records: int) -> dict[TopicPartition, list]:  # type: ignore[type-arg]
         with kafka_errors(self.settings.kafka_bootstrap):  # getmany is bounded by its timeout_ms
@@ -166,13 +174,31 @@ async def _begin(settings: Settings, stop: asyncio.Event, readiness: Readiness) 
             await exits.aclose()
             return None
         await sink.load()
+        state, wake = await _start_state(settings, exits)
         publisher, consumer, inputs = await _start_kafka(settings, sink, exits)
     except BaseException:
         await exits.aclose()
         raise
-    log.info("ledger.leader", last_offsets=len(sink.offsets))
+    log.info("ledger.leader", last_offsets=len(sink.offsets), owners=len(sink.owners))
     return _Term(settings=settings, sink=sink, publisher=publisher, consumer=consumer, inputs=inputs,
-                 exits=exits)
+                 exits=exits, state=state, wake=wake)
+
+
+async def _start_state(settings: Settings, exits: contextlib.AsyncExitStack
+                       ) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """The ducat-state sink's connection and task; the teardown cancels the task, then closes it."""
+    state = StateSink(settings=settings)
+    exits.push_async_callback(_quietly, state.stop)
+    await state.connect()
+    wake = asyncio.Event()
+    task = asyncio.create_task(state.run(wake), name="ducat-state-sink")
+
+    async def cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    exits.push_async_callback(_quietly, cancel)
+    return task, wake
 
 
 def _ordered(data: dict[TopicPartition, list], mints_topic: str) -> list:  # type: ignore[type-arg]
@@ -208,6 +234,9 @@ async def _lead(term: _Term, stop: asyncio.Event, max_records: int, readiness: R
                                                 commit_offsets=term.commit_offsets)
     idle_since = time.monotonic()
     while not stop.is_set():
+        if term.state.done():
+            term.state.result()  # the state sink failed: its error ends the term (or the process)
+            raise RuntimeError("the ducat-state sink stopped")  # pragma: no cover - its loop never returns
         data = await term.fetch(max_records)
         if not data:
             if time.monotonic() - idle_since > IDLE_PROBE:
@@ -216,6 +245,7 @@ async def _lead(term: _Term, stop: asyncio.Event, max_records: int, readiness: R
             continue
         started = time.perf_counter()
         report = await _watched(checkpoint, _ordered(data, term.settings.topic_mints), readiness)
+        term.wake.set()
         idle_since = time.monotonic()
         _observe(report, time.perf_counter() - started)
         log.info("ledger.batch", records=sum(len(v) for v in data.values()), mints=report.mints,

@@ -2,13 +2,19 @@
 
 For each batch of input records it, in ONE database transaction:
 skips records whose offsets are already applied, decodes the rest (bad ones
-become dead letters), loads the state the batch needs in a few array queries,
-runs the pure ledger rules (ducats.domain.ledger) in log order, which also
-evolve the consciousness of every ducat moved (ducats.domain.consciousness),
-and writes mints, transactions, ducat changes, memories, census deltas, outbox
-records, the new input offsets and the event-time watermark. Nothing is written
-per event; the only per-event work is decoding, dict updates and one evolve()
-per ducat moved.
+become dead letters), loads what the batch needs in a few array queries, runs
+the pure ledger rules (ducats.domain.ledger) in log order, and writes the
+accepted log: mints (with their ducats' rows), transaction ids, transactions,
+moves, balances, outbox records, the new input offsets and the event-time
+watermark. Nothing is written per event; the only per-event work is decoding
+and dict updates.
+
+Who holds what is the ledger's own index (``owners``, docs/throughput.md step 3):
+a cache of the log, updated only after a batch commits, filled on first use
+from ``ducats.holder`` and, at the start of a term, from the transactions the
+ducat-state sink has not applied yet. The ducats' consciousness, memories,
+census and cooling are that sink's (sinks/postgres/state.py), off this
+transaction.
 
 Every accepted event goes to the outbox twice: as its own record, to the
 partition the producer's partitioner would pick for its key, and inside the
@@ -46,7 +52,6 @@ from schemas.models import (
     TransferAccepted,
     TransferRejected,
 )
-from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
 from sinks.postgres.ledger_input import InputRecord, event_time, mint_range, parse_ducat
 
@@ -132,6 +137,8 @@ class LedgerSink:
         # The accepted topic's partition count, as Kafka has it (streams/ledger.py sets it at start).
         self.accepted_partitions = settings.topic_partitions
         self._partition_of: dict[bytes, int] = {}
+        # ducat -> holder, as of the last committed batch: a cache of the log (module doc)
+        self.owners: dict[int, str] = {}
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
         return pg_errors(self.settings.database_url, session=True)
@@ -174,6 +181,9 @@ class LedgerSink:
         with self._errors():
             cur = await self.connection.execute("SELECT partition, last_seq FROM accepted_chain")
             self.chain = Chain({p: seq for p, seq in await cur.fetchall()})
+            await self.connection.commit()
+        with self._errors():
+            self.owners = await q.owners_after_state(self.connection)
             await self.connection.commit()
 
     async def ping(self) -> None:
@@ -219,13 +229,11 @@ class LedgerSink:
                 last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
                 ledger = await self._load(cur, decoded, last_seq, watermark, report)
                 await self._apply_and_write(cur, decoded, ledger, report, chain)
-                with report.step("cool"):
-                    await cq.cool_and_count(cur, census=ledger.census, previous=watermark,
-                                            watermark=ledger.watermark)
                 await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
                 commit_started = time.perf_counter()
             report.ms["commit"] = round((time.perf_counter() - commit_started) * 1000, 1)
         self.offsets, self.chain = offsets, chain
+        self.owners.update(ledger.holders)  # committed: the index may say so now
         report.last_seq = ledger.last_seq
         return report
 
@@ -266,8 +274,10 @@ class LedgerSink:
                     watermark: dt.datetime | None, report: BatchReport) -> LedgerBatch:
         referenced = sorted({i for _, _, ids, _ in d.transfers for i in ids})
         mint_ranges = [(m.mint_id, *mint_range(m)) for _, m, _ in d.mints]
+        owners = self.owners
         with report.step("load_ducats"):
-            holders, states = await q.load_holders(cur, referenced)
+            holders = await q.load_owners(cur, [i for i in referenced if i not in owners])
+        holders.update((i, owners[i]) for i in referenced if i in owners)
         with report.step("load_seen"):
             seen_transactions = await q.load_seen(cur, "transaction_ids", [t.transaction_id for _, t, _, _ in d.transfers])
             seen_mints = await q.load_seen(cur, "mints", [m.mint_id for _, m, _ in d.mints])
@@ -275,9 +285,9 @@ class LedgerSink:
         with report.step("load_balances"):
             balances = await q.load_balances(cur, sorted(
                 {m.holder for _, m, _ in d.mints} | {h for _, t, _, _ in d.transfers for h in (t.sender, t.receiver)}))
-        return LedgerBatch(treasury=self.settings.treasury_set, holders=holders, states=states, referenced=referenced,
+        return LedgerBatch(treasury=self.settings.treasury_set, holders=holders, referenced=referenced,
                            seen_transactions=seen_transactions, seen_mints=seen_mints, taken_mint_ids=taken_mint_ids,
-                           last_seq=last_seq, watermark=watermark, balances=balances)
+                           last_seq=last_seq, watermark=watermark, balances=balances, evolve=False)
 
     async def _apply_and_write(self, cur: psycopg.AsyncCursor[Any], d: _Decoded, ledger: LedgerBatch,
                                report: BatchReport, chain: Chain) -> None:
@@ -321,7 +331,6 @@ class LedgerSink:
                         t, reason=result.reason, detail=result.detail, ducat_ids=[ducat_str(i) for i in result.ducats],
                         rejected_at=applied_at).to_json(), None))
                     report.rejected += 1
-            ledger.finish()
             for p, events in sorted(d.accepted.items()):  # after the per-event records they carry
                 d.outbox.extend((s.topic_accepted_batches, None, r, p) for r in chain.records(p, events))
         await q.save_chain(cur, {p: chain.heads[p] for p in d.accepted})
@@ -331,12 +340,6 @@ class LedgerSink:
                      outbox: list[tuple[str, bytes | None, bytes, int | None]], report: BatchReport) -> None:
         with report.step("log"):
             await self._write_log(cur, rows)
-        with report.step("memories"):
-            memories = ledger.remember(await cq.load_memories(cur, ledger.remembering()))  # sets memory_count
-        with report.step("ducats"):
-            await q.apply_changes(cur, ledger.changes)
-        with report.step("memories"):
-            await cq.write_memories(cur, memories)
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
             with report.step("outbox"):

@@ -7,10 +7,11 @@ into a temporary staging table, and mints are expanded server-side with
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from psycopg import AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor
 
 from ducats.domain.consciousness import DucatState
 
@@ -52,6 +53,37 @@ async def load_holders(cur: AsyncCursor[Any], ids: Sequence[int]) -> tuple[dict[
         states[i] = DucatState(i, holder, prev, count, impact, hops, level, stage, temp, seq or 0, at, memories,
                                None, (temp, stage, level))
     return holders, states
+
+
+async def load_owners(cur: AsyncCursor[Any], ids: Sequence[int]) -> dict[int, str]:
+    """The holder of each of ``ids`` that exists, as its ``ducats`` row says (the ledger's
+    first use of a ducat in a term: see LedgerSink.owners for why the row is right)."""
+    if not ids:
+        return {}
+    await cur.execute("SELECT id, holder FROM ducats WHERE id = ANY(%s::text::bigint[])", [int_array(ids)],
+                      binary=True)
+    intern = sys.intern  # a holder's name once in memory, however many ducats it holds
+    return {i: intern(h) for i, h in await cur.fetchall()}
+
+
+async def owners_after_state(conn: AsyncConnection[Any]) -> dict[int, str]:
+    """Ducat -> holder for every ducat moved after the ducat-state sink's position: the moves
+    its ``ducats`` rows do not show yet, replayed in seq order (the ledger's index at the start
+    of a term; run it holding the ledger's lock, so the log does not grow meanwhile)."""
+    row = await (await conn.execute("SELECT last_seq FROM ducat_state_position")).fetchone()
+    owners: dict[int, str] = {}
+    cur = conn.cursor(name="owners_after_state", binary=True)  # server-side: the backlog may be large
+    try:
+        await cur.execute("SELECT receiver, ducat_ids FROM transactions WHERE seq > %s ORDER BY seq",
+                          [row[0] if row else 0])
+        intern = sys.intern
+        async for receiver, ids in cur:
+            receiver = intern(receiver)
+            for i in ids:
+                owners[i] = receiver
+    finally:
+        await cur.close()
+    return owners
 
 
 async def load_seen(cur: AsyncCursor[Any], table: str, ids: Sequence[str]) -> set[str]:

@@ -93,3 +93,73 @@ async def test_kill_9_mid_workload_loses_and_doubles_nothing(
     await ledger_runner(clean)
     await wait_caught_up(clean)
     assert snapshot(s) == snapshot(clean)
+
+
+def state_seq(s: Settings) -> int:
+    with psycopg.connect(s.database_url) as conn:
+        return int(conn.execute("SELECT last_seq FROM ducat_state_position").fetchone()[0])  # type: ignore[index]
+
+
+async def wait_state_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while state_seq(s) < at_least:
+        assert proc.alive, proc.post_mortem()
+        assert time.monotonic() < deadline, f"the ducat-state sink is stuck at seq {state_seq(s)}"
+        await asyncio.sleep(0.02)
+
+
+async def test_state_sink_kill_mid_batch(
+        ledger_settings: Settings, ledger_process: Callable[..., WorkerProcess],
+        ledger_runner: Callable[..., Awaitable[None]], settings_factory: Callable[..., Settings],
+        database_factory: Callable[[], str]) -> None:
+    """kill -9 while the ducat-state sink is in the middle of a backlog, twice: once while the
+    ledger is still deciding (so the restarted ledger must rebuild its ownership index from the
+    transactions the sink had not applied), once after the ledger has decided everything (only
+    the sink works). The result equals the reference and a clean run, table by table."""
+    s = ledger_settings
+    w = make_workload(seed=41, batches=20, batch_size=1000, transfers=20_000)
+    await publish(s, s.topic_mints, [(b"k", m) for m in w.mints])
+    await publish(s, s.topic_transactions, w.transfers)
+    expected_seq = len(w.mints) + len(w.reference.accepted)
+    env = {"DUCATS_LEDGER_BATCH": "400", "DUCATS_STATE_BATCH": "100"}  # many commits on both sides
+
+    # The sink waits on its position row, held here, so a backlog builds up.
+    hold = psycopg.connect(s.database_url)
+    try:
+        hold.execute("SELECT * FROM ducat_state_position FOR UPDATE")
+        proc = ledger_process(s, **env)
+        await wait_seq(s, expected_seq // 2, proc)
+        start = state_seq(s)
+        hold.rollback()  # the sink goes: kill it a few ranges into the backlog, the ledger still deciding
+        await wait_state_seq(s, start + 300, proc)
+        assert proc.kill() == -9
+        killed_at, decided = state_seq(s), last_seq(s)
+        assert killed_at < decided < expected_seq, (killed_at, decided, expected_seq)
+
+        hold.execute("SELECT * FROM ducat_state_position FOR UPDATE")
+        proc = ledger_process(s, **env)  # its index: the rows as of killed_at, then the moves after it
+        await wait_seq(s, expected_seq, proc)
+        start = state_seq(s)
+        hold.rollback()
+        await wait_state_seq(s, start + 300, proc)
+        assert proc.kill() == -9
+        assert state_seq(s) < last_seq(s) == expected_seq
+    finally:
+        hold.close()
+    proc = ledger_process(s, **env)
+    await wait_caught_up(s)
+    assert proc.stop() == 0
+    assert state_seq(s) == expected_seq
+
+    with psycopg.connect(s.database_url) as conn:
+        rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
+        assert census(conn) == counted(conn)
+    assert {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows} == w.reference.holder
+    rejected = [orjson.loads(r.value) for r in await read_all(s, s.topic_rejected)]
+    assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(w.reference.rejected)
+    clean = await twin(s, settings_factory, database_factory)
+    await publish(clean, clean.topic_mints, [(b"k", m) for m in w.mints])
+    await publish(clean, clean.topic_transactions, w.transfers)
+    await ledger_runner(clean)
+    await wait_caught_up(clean)
+    assert snapshot(s) == snapshot(clean)
