@@ -95,6 +95,11 @@ async def _all(pool: AsyncConnectionPool, query: str, params: dict[str, Any]) ->
         return await (await conn.execute(query, params)).fetchall()  # type: ignore[no-any-return]
 
 
+# The ducat-state sink's position and the ledger's, read in the same snapshot as the rows they qualify
+# (docs/throughput.md, step 3): the ducats' rows show the log up to asOfSeq exactly.
+_POSITIONS = """(SELECT last_seq FROM ducat_state_position), (SELECT last_seq FROM ledger_state)"""
+
+
 async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10,
                 memories: int = 20) -> dict[str, Any] | None:
     """A ducat's state, its consciousness document, its ``transfers`` latest moves and
@@ -109,19 +114,21 @@ async def ducat(pool: AsyncConnectionPool, ducat_id: int, *, transfers: int = 10
                     SELECT memory_id AS "memoryId", created_at AS "createdAt", kind, counterparty, memory,
                            significance, occurrences, compressed
                     FROM ducat_memories WHERE ducat_id = %(id)s
-                    ORDER BY significance DESC, memory_id LIMIT %(m)s) AS x)
+                    ORDER BY significance DESC, memory_id LIMIT %(m)s) AS x),
+               {_POSITIONS}
         FROM ducats AS d WHERE d.id = %(id)s""", {"id": ducat_id, "t": transfers, "m": memories})
     if row is None:
         return None
     (holder, previous, mint_id, minted_at, count, last_seq, last_at, level, stage, temperature, hops,
-     impact_sum, last_evolution, recent, remembered) = row
+     impact_sum, last_evolution, recent, remembered, as_of, ledger_seq) = row
     level = round(level, 6)  # a real column: shown, and the resonance computed, at 6 places
     consciousness = document(ducat_id, transfer_count=count, impact_sum=impact_sum, network_hops=hops, stage=stage,
                              level=level, last_evolution=_iso(last_evolution))
     return {"ducatId": ducat_str(ducat_id), "holder": holder, "previousHolder": previous, "mintId": mint_id,
             "mintedAt": _iso(minted_at), "transfers": count, "lastSeq": last_seq, "lastTransferAt": _iso(last_at),
             "level": level, "stage": stage, "temperature": temperature, "networkHops": hops,
-            "consciousness": consciousness, "recentTransfers": _decoded(recent), "memories": _decoded(remembered)}
+            "consciousness": consciousness, "recentTransfers": _decoded(recent), "memories": _decoded(remembered),
+            "asOfSeq": as_of, "ledgerSeq": ledger_seq}
 
 
 def _decoded(value: Any) -> Any:
@@ -182,21 +189,21 @@ async def transaction_status(pool: AsyncConnectionPool, transaction_id: str) -> 
     """``accepted`` (with the transaction), ``rejected`` (with the ledger's reason), or
     None when the ledger has not decided it (yet)."""
     row = await _one(pool, f"""
-        SELECT i.seq, i.reason, i.detail, i.ts, t.*
+        SELECT i.seq, i.reason, i.detail, i.ts, (SELECT last_seq FROM ducat_state_position), t.*
         FROM transaction_ids AS i
         LEFT JOIN LATERAL (SELECT {_TX}, ducat_ids FROM transactions
                            WHERE seq = i.seq AND ts = i.ts::timestamptz) AS t ON true
         WHERE i.transaction_id = %(id)s""", {"id": transaction_id})
     if row is None:
         return None
-    seq, reason, detail, ts = row[:4]
+    seq, reason, detail, ts, as_of = row[:5]
     if seq is None:
         return {"transactionId": transaction_id, "status": "rejected", "reason": reason, "detail": detail,
                 "timestamp": _iso(ts)}
-    out = {"transactionId": transaction_id, "status": "accepted", "seq": seq}
-    if row[4] is not None:  # the transaction row is written in the same transaction as its id
-        out.update(_transaction(row[4:]))
-        out["ducatIds"] = [ducat_str(i) for i in row[11]]
+    out = {"transactionId": transaction_id, "status": "accepted", "seq": seq, "asOfSeq": as_of}
+    if row[5] is not None:  # the transaction row is written in the same transaction as its id
+        out.update(_transaction(row[5:]))
+        out["ducatIds"] = [ducat_str(i) for i in row[12]]
     return out
 
 
@@ -222,14 +229,14 @@ async def holder(pool: AsyncConnectionPool, name: str, *, after: int, limit: int
     row = await _one(pool, """
         SELECT b.ducats, (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM (
                               SELECT id FROM ducats WHERE holder = %(h)s AND id > %(after)s
-                              ORDER BY id LIMIT %(n)s) AS x)
+                              ORDER BY id LIMIT %(n)s) AS x), """ + _POSITIONS + """
         FROM holder_balances AS b WHERE b.holder = %(h)s""", {"h": name, "after": after, "n": limit + 1})
     if row is None:
         return None
-    balance, ids = row
+    balance, ids, as_of, ledger_seq = row
     more = len(ids) > limit
     return {"holder": name, "balance": balance, "ducatIds": [ducat_str(i) for i in ids[:limit]],
-            "next": ducat_str(ids[limit - 1]) if more else None}
+            "next": ducat_str(ids[limit - 1]) if more else None, "asOfSeq": as_of, "ledgerSeq": ledger_seq}
 
 
 async def daily_metrics(pool: AsyncConnectionPool, first: dt.date, last: dt.date) -> list[dict[str, Any]]:

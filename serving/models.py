@@ -85,6 +85,9 @@ class Ducat(BaseModel):
     consciousness: dict[str, Any] | None = None
     recentTransfers: list[Move] | None = None
     memories: list[dict[str, Any]] | None = None
+    asOfSeq: int | None = Field(None, description="the ducat-state sink's position: this answer shows every "
+                                "transfer up to this seq and none after it (null from the hot cache)")
+    ledgerSeq: int | None = Field(None, description="the last seq the ledger has decided; asOfSeq catches up with it")
     source: Literal["ledger", "hot-cache"]
     partial: bool = Field(description="true when PostgreSQL could not answer and this comes from the hot cache alone")
 
@@ -126,6 +129,8 @@ class TransactionStatus(_Open):
     seq: int | None = None
     reason: str | None = None
     detail: str | None = None
+    asOfSeq: int | None = Field(None, description="the ducat-state sink's position when this was read: once it is "
+                                "at least seq, GET /api/ducats/{id} shows this transfer")
 
 
 class MintStatus(_Open):
@@ -136,12 +141,17 @@ class MintStatus(_Open):
 class Submitted(BaseModel):
     status: Literal["pending", "accepted", "rejected"]
     location: str
+    seq: int | None = Field(None, description="accepted, but the ducats' rows do not show it yet (asOfSeq < seq)")
+    asOfSeq: int | None = None
 
 
 class Holder(BaseModel):
     holder: str
-    balance: int
-    ducatIds: list[str]
+    balance: int = Field(description="as of ledgerSeq (the ledger keeps balances in its own transaction)")
+    ducatIds: list[str] = Field(description="as of asOfSeq (the ducat-state sink's position)")
+    asOfSeq: int | None = Field(None, description="the ducat-state sink's position: ducatIds show every "
+                                "transfer up to this seq and none after it")
+    ledgerSeq: int | None = Field(None, description="the last seq the ledger has decided; asOfSeq catches up with it")
     next: str | None = Field(description="pass as ?after= for the next page; null at the end")
 
 

@@ -3,7 +3,10 @@ publish it through the idempotent producer; the ledger decides.
 
 202 with ``Location`` once Kafka acknowledged the record; with ``?wait=``
 (at most 5 s) the answer waits for the ledger's decision and is 200 when it
-comes in time. A repeated transactionId (or mintId) is harmless: the ledger
+comes in time. For an accepted transfer it also waits for the ducat-state sink
+to pass the transfer's seq (``asOfSeq`` >= ``seq``; docs/throughput.md, step 3),
+so a read after a 200 sees the transfer; decided but not yet applied when the
+wait ends, the answer is 202 with ``status: accepted``, its ``seq`` and ``asOfSeq``. A repeated transactionId (or mintId) is harmless: the ledger
 applies an id once, and its status is the first decision. A 503 means the
 record was not confirmed; sending it again with the same id is always safe.
 Nothing is published for a request refused here (key, limit, size, contract).
@@ -124,15 +127,28 @@ async def _submitted(r: Resources, *, pending_key: str, location: str, wait: flo
         log.warning("api.pending_mark_failed", detail=exc.detail)
     headers = {"Location": location}
     deadline = time.monotonic() + wait
+    decided: dict[str, Any] | None = None
     while wait > 0 and time.monotonic() < deadline:
         try:
             status = await outcome()
         except Unavailable:
             break
         if status is not None and status["status"] != "pending":
-            return json({**status, "location": location}, headers=headers)
+            if _applied(status):
+                return json({**status, "location": location}, headers=headers)
+            decided = status
         await asyncio.sleep(POLL)
+    if decided is not None:
+        return json({"status": decided["status"], "seq": decided["seq"], "asOfSeq": decided["asOfSeq"],
+                     "location": location}, status=202, headers=headers)
     return json({"status": "pending", "location": location}, status=202, headers=headers)
+
+
+def _applied(status: dict[str, Any]) -> bool:
+    """A decision whose effects the ducats' rows show: a refusal, a mint (its ducats' rows are
+    the ledger's own), or a transfer the ducat-state sink has passed."""
+    as_of = status.get("asOfSeq")
+    return status["status"] != "accepted" or as_of is None or as_of >= status["seq"]
 
 
 @router.post("/transactions", status_code=202, response_model=None, openapi_extra=_body_doc("transfer.v1"),

@@ -1,18 +1,48 @@
 """What the metrics side reads from and writes to PostgreSQL.
 
-Reads: the current state of moved ducats (for the hot cache). Writes: one metric_history row per snapshot and the daily rollups.
+Reads: the current state of moved ducats (for the hot cache), once the ducat-state sink has
+applied the moves (:func:`wait_for_state`). Writes: one metric_history row per snapshot and the daily rollups.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from psycopg_pool import AsyncConnectionPool
 
+from ducats.logs import get_logger
 from schemas.ducat_id import ducat_str
 from sinks.postgres.ledger_sql import int_array
+
+
+log = get_logger(__name__)
+STATE_POLL = 0.02
+STATE_WARN = 10.0
+
+
+async def wait_for_state(pool: AsyncConnectionPool, seq: int) -> float:
+    """Until the ducats' rows show every seq up to ``seq`` that the ledger has decided (the
+    ducat-state sink applies the log after the ledger's commit: docs/throughput.md, step 3), so
+    the hot cache reads each moved ducat's state after its move. A seq the ledger never decided
+    (events published straight to the accepted topic, as the benches and some tests do) is not
+    waited for. Waits as long as it takes, saying so every STATE_WARN seconds: without the
+    state, the hot cache cannot be right. Returns the seconds waited."""
+    started = last_warned = time.monotonic()
+    while True:
+        async with pool.connection() as conn:
+            row = await (await conn.execute(
+                """SELECT s.last_seq, l.last_seq FROM ducat_state_position AS s, ledger_state AS l""")).fetchone()
+        if row is None or row[0] >= min(seq, row[1]):
+            return time.monotonic() - started
+        if time.monotonic() - last_warned > STATE_WARN:
+            last_warned = time.monotonic()
+            log.warning("metrics.waiting_for_state", seq=seq, state_seq=row[0], ledger_seq=row[1],
+                        waited_s=round(last_warned - started, 1))
+        await asyncio.sleep(STATE_POLL)
 
 
 async def moved_ducats(pool: AsyncConnectionPool, ids: Sequence[int], *, least: int = 0,
