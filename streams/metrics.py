@@ -265,28 +265,28 @@ def _event_times(folds: Sequence[Folded]) -> dict[int, int]:
 
 
 async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
-    """For the whole batch: one Redis pipeline with the partials and the hot cache's recent
-    transactions and edges; then, once the ducat-state sink shows the batch's moves, one
-    PostgreSQL query and one pipeline for the moved ducats (the snapshot does not wait for it)."""
+    """For the whole batch, once the ducat-state sink shows its moves: one PostgreSQL query
+    and one Redis pipeline, the partials, then the hot cache (moved ducats, recent
+    transactions, edges). One pipeline, so a snapshot that counts a seq comes with a hot
+    cache that shows it; the price is that the snapshot waits for the state sink too."""
     events = [e for f in folds for e in f.events]
     # The ids once each, as the ledger wrote them (canonical), then parsed together.
     moved = sorted(ducat_ints(list({d for e in events if "ducatIds" in e for d in e["ducatIds"]})))
+    rows: list[dict[str, Any]] = []
+    if moved:  # the moved ducats' state is the ducat-state sink's: read it once it shows these moves
+        obs.METRICS_STATE_WAIT.observe(await pg.wait_for_state(res.pool, max(e["seq"] for e in events)))
+        rows = await pg.moved_ducats(res.pool, moved, least=res.hot.threshold, above=res.hot.lowest)
     watermark = max(f.pm.watermark for f in folds)
     edges = {k: v for f in folds for k, v in f.edges.items()}
     async with res.redis.pipeline(transaction=False) as pipe:
         for f in folds:
             await res.store.write_partial(f.partition, f.pm, pipe=pipe)
+        await res.hot.record_ducats(rows, pipe=pipe)
         await res.hot.record_transactions([(f.partition, r) for f in folds for r in f.records],
                                           when=_event_times(folds), watermark=watermark, pipe=pipe)
         await res.hot.record_edges(edges, when={k: m.epoch(v.last_ts) for k, v in edges.items()},
                                    watermark=watermark, pipe=pipe)
         await pipe.execute()
-    if moved:  # the moved ducats' state is the ducat-state sink's: read it once it shows these moves
-        obs.METRICS_STATE_WAIT.observe(await pg.wait_for_state(res.pool, max(e["seq"] for e in events)))
-        rows = await pg.moved_ducats(res.pool, moved, least=res.hot.threshold, above=res.hot.lowest)
-        async with res.redis.pipeline(transaction=False) as pipe:
-            await res.hot.record_ducats(rows, pipe=pipe)
-            await pipe.execute()
 
 
 class SnapshotPublisher:
