@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,10 @@ class LedgerProcess(WorkerProcess):
         """The ``ledger.batch`` log records whose count ``where`` (``mints``, ``accepted``)
         is positive: the batches of one phase. Read it after stop(): the worker logs
         a batch after its commit, so a running worker may not have logged the last one."""
+        return [r for r in self.records("ledger.batch") if r.get(where, 0) > 0]
+
+    def records(self, event: str) -> list[dict[str, Any]]:
+        """The log records of one ``event`` (``ledger.batch``, ``state.batch``), in order."""
         if not self.log_path.exists():
             return []
         with self.log_path.open("rb") as f:
@@ -74,7 +79,7 @@ class LedgerProcess(WorkerProcess):
                     rec = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue
-                if isinstance(rec, dict) and rec.get("event") == "ledger.batch" and rec.get(where, 0) > 0:
+                if isinstance(rec, dict) and rec.get("event") == event:
                     out.append(rec)
             return out
 
@@ -111,10 +116,34 @@ async def connect(settings: Settings) -> psycopg.AsyncConnection[Any]:
     return await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True, connect_timeout=15)
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Seconds from the first publish until the ledger had applied every record and
+    emptied its outbox (``log_s``), and until the ducat-state sink had applied the
+    ledger's last seq too (``state_s``, at least ``log_s``)."""
+    log_s: float
+    state_s: float
+
+
+async def wait_state(conn: psycopg.AsyncConnection[Any], *, ledger: LedgerProcess, deadline: Deadline) -> float:
+    """Poll until the ducat-state sink's position has reached the ledger's last seq;
+    return the ``time.perf_counter()`` at which that was first seen."""
+    while True:
+        cur = await conn.execute("SELECT s.last_seq >= l.last_seq FROM ledger_state AS l, ducat_state_position AS s")
+        if (await cur.fetchone()) == (True,):
+            return time.perf_counter()
+        if not ledger.alive:
+            raise BenchError(f"the ledger exited (code {ledger.proc and ledger.proc.returncode}); "
+                             f"its log ends:\n{ledger.tail()}")
+        deadline.check("waiting for the ducat-state sink to apply the ledger's log")
+        await asyncio.sleep(POLL_S)
+
+
 async def publish_and_apply(env: BenchEnv, ledger: LedgerProcess, conn: psycopg.AsyncConnection[Any], *,
                             topic: str, messages: Sequence[tuple[bytes, bytes]], deadline: Deadline,
-                            status: Status, what: str) -> float:
-    """The timed phase: seconds from the first publish until the ledger has applied every record."""
+                            status: Status, what: str) -> Applied:
+    """The timed phase: from the first publish until the ledger has applied every record,
+    and until the ducats' rows show them."""
     before = sum((await applied_offsets(conn)).values())
     with status.step(f"publishing {len(messages):,} {what}", total=len(messages)) as update:
         sent = 0
@@ -130,7 +159,9 @@ async def publish_and_apply(env: BenchEnv, ledger: LedgerProcess, conn: psycopg.
     with status.step(f"ledger applying {len(messages):,} {what}", total=len(messages)) as update:
         finished = await wait_applied(conn, ends, ledger=ledger, deadline=deadline,
                                       on_applied=lambda n: update(n - before))
-    return finished - started
+    with status.step(f"ducat-state sink applying the {what}"):
+        stated = await wait_state(conn, ledger=ledger, deadline=deadline)
+    return Applied(log_s=finished - started, state_s=stated - started)
 
 
 async def warm_up(env: BenchEnv, ledger: LedgerProcess, conn: psycopg.AsyncConnection[Any], *,
@@ -142,6 +173,19 @@ async def warm_up(env: BenchEnv, ledger: LedgerProcess, conn: psycopg.AsyncConne
     await publish(env.settings, env.settings.topic_mints, [Outgoing(key=b"warm-up", value=b"warm-up, not JSON")])
     ends = await end_offsets(env.settings, [env.settings.topic_mints, env.settings.topic_transactions])
     await wait_applied(conn, ends, ledger=ledger, deadline=deadline)
+
+
+def state_summary(batches: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """What the ducat-state sink's log says about a phase: its ranges, its busy share, and
+    the seconds per step (read the log, load the ducats, the rules, the writes)."""
+    steps: dict[str, float] = {}
+    for b in batches:
+        for name, ms in (b.get("steps") or {}).items():
+            steps[name] = steps.get(name, 0.0) + float(ms) / 1000
+    busy = sum(float(b.get("ms", 0)) for b in batches) / 1000
+    return {"ranges": len(batches), "moves": sum(int(b.get("moves", 0)) for b in batches),
+            "busy_s": round(busy, 3), "busy_share": round(busy / seconds, 3) if seconds else 0,
+            "steps_s": {k: round(v, 3) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])}}
 
 
 def batch_summary(batches: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     ledger_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("DUCATS_LEDGER_BATCH"))
     # seqs per transaction of the ducat-state sink (sinks/postgres/state.py) when it has a backlog
     state_batch: int = Field(10_000, ge=1, le=100_000, validation_alias=_env("DUCATS_STATE_BATCH"))
+    # the ducat-state sink as a child process of the leading ledger (docs/throughput.md step 4),
+    # or, false, as a task in the ledger's own event loop (step 3)
+    state_process: bool = Field(True, validation_alias=_env("DUCATS_STATE_PROCESS"))
     treasury: str = Field("treasury", min_length=1, validation_alias=_env("DUCATS_TREASURY"))
     snapshot_interval: float = Field(1.0, gt=0, le=3600, validation_alias=_env("DUCATS_SNAPSHOT_INTERVAL"))
     metrics_batch: int = Field(64, ge=1, le=10_000, validation_alias=_env("DUCATS_METRICS_BATCH"))

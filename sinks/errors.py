@@ -21,3 +21,12 @@ class LeadershipLost(SinkError):
 class LogGap(SinkError):
     """The accepted log misses a seq the ledger's position covers: the database was changed by
     hand, or restored from pieces. Permanent: applying around the gap would corrupt the state."""
+
+
+class StateSinkExited(SinkError):
+    """The ducat-state sink's process ended (sinks/postgres/state_process.py). Retriable when
+    it exited 75 (a service outage: a new term starts a new one), or was killed by a signal."""
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable

@@ -30,6 +30,7 @@ Faust's lifecycle and are idempotent writes keyed by the ledger's seq.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -55,9 +56,14 @@ class Checkpoint(Generic[R]):
         """Write ``records``, publish the outbox, commit the consumer offsets (see the module doc);
         return the batch's report, with the number of outbox records published."""
         try:
+            started = time.perf_counter()
             report = await self._step(WriteFailed, lambda: self._write(records))
+            written = time.perf_counter()
             report.published = await self._step(PublishFailed, self._publish)
+            published = time.perf_counter()
             await self._step(OffsetCommitFailed, self._commit_offsets)
+            report.ms.update(write=_ms(written - started), publish=_ms(published - written),
+                             commit_offsets=_ms(time.perf_counter() - published))
         finally:
             self.step = None
         return report
@@ -71,3 +77,7 @@ class Checkpoint(Generic[R]):
 
 
 T = TypeVar("T")
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)

@@ -38,6 +38,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -50,6 +51,7 @@ from ducats.settings import Settings
 from sinks.outbox import OutboxPublisher
 from sinks.postgres.ledger import BatchReport, InputRecord, LedgerSink
 from sinks.postgres.state import StateSink
+from sinks.postgres.state_process import StateChild
 from streams.checkpoint import Checkpoint
 
 log = get_logger(__name__)
@@ -59,6 +61,12 @@ PROBE_TIMEOUT = 10.0
 COMMIT_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0  # for each part of a teardown: a dead service must not hold it
 STALL = 5.0  # seconds a checkpoint step may take before the ledger says what it waits for
+
+
+class Wake(Protocol):
+    """What a term calls after each commit: an asyncio.Event, or the sink's process (StateChild)."""
+
+    def set(self) -> None: ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -72,7 +80,7 @@ class _Term:
     inputs: list[TopicPartition]
     exits: contextlib.AsyncExitStack
     state: asyncio.Task[None]   # the ducat-state sink's loop
-    wake: asyncio.Event         # set after each commit: the state sink has a new range to apply
+    wake: Wake                  # set after each commit: the state sink has a new range to apply
 
     async def fetch(self, max_records: int) -> dict[TopicPartition, list]:  # type: ignore[type-arg]
         with kafka_errors(self.settings.kafka_bootstrap):  # getmany is bounded by its timeout_ms
@@ -184,9 +192,13 @@ async def _begin(settings: Settings, stop: asyncio.Event, readiness: Readiness) 
                  exits=exits, state=state, wake=wake)
 
 
-async def _start_state(settings: Settings, exits: contextlib.AsyncExitStack
-                       ) -> tuple[asyncio.Task[None], asyncio.Event]:
-    """The ducat-state sink's connection and task; the teardown cancels the task, then closes it."""
+async def _start_state(settings: Settings, exits: contextlib.AsyncExitStack) -> tuple[asyncio.Task[None], Wake]:
+    """The ducat-state sink: a child process (``state_process``) or a task on its own connection;
+    the teardown stops it. Returns the task that fails when the sink does, and its wake."""
+    if settings.state_process:
+        child = await StateChild.start(settings)
+        exits.push_async_callback(_quietly, child.stop)
+        return child.task, child
     state = StateSink(settings=settings)
     exits.push_async_callback(_quietly, state.stop)
     await state.connect()

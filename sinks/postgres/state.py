@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
 from sinks.postgres.ledger import KEEPALIVES, SESSION  # the ledger's bounds, on this connection too
 
-__all__ = ["StateReport", "StateSink", "state_position"]
+__all__ = ["StateReport", "StateSink", "record", "state_position"]
 log = get_logger(__name__)
 IDLE_WAIT = 1.0  # seconds between looks at the log when no commit woke the sink
 
@@ -136,24 +137,31 @@ class StateSink:
             await cq.cool_and_count(cur, census=batch.census, previous=watermark, watermark=batch.watermark)
         await cur.execute("UPDATE ducat_state_position SET last_seq = %s, watermark = %s", [hi, batch.watermark])
 
-    async def run(self, wake: asyncio.Event) -> None:
+    async def run(self, wake: asyncio.Event, on_report: Callable[[StateReport, float], None] | None = None) -> None:
         """Apply the log for as long as the task lives: a range after another while there is a
         backlog, then wait for ``wake`` (the ledger sets it after each commit) or IDLE_WAIT.
+        ``on_report(report, seconds)`` after each look (default :func:`record`).
         Errors leave (the ledger's term decides: a retriable one starts a new term)."""
+        on_report = on_report or record
         while True:
             wake.clear()  # before the read: a commit after it wakes the next wait
             started = time.perf_counter()
             report = await self.apply_once()
-            obs.STATE_SEQ.set(report.last)
-            obs.STATE_LAG.set(report.ledger_seq - report.last)
+            on_report(report, time.perf_counter() - started)
             if report.applied > 0:
-                obs.STATE_BATCH_SECONDS.observe(time.perf_counter() - started)
-                log.info("state.batch", first=report.first, last=report.last, moves=report.moves,
-                         behind=report.ledger_seq - report.last,
-                         ms=round((time.perf_counter() - started) * 1000, 1), steps=report.ms)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), IDLE_WAIT)
+
+
+def record(report: StateReport, seconds: float) -> None:
+    """A range's report on the ledger's /metrics and in its log (``state.batch``)."""
+    obs.STATE_SEQ.set(report.last)
+    obs.STATE_LAG.set(report.ledger_seq - report.last)
+    if report.applied > 0:
+        obs.STATE_BATCH_SECONDS.observe(seconds)
+        log.info("state.batch", first=report.first, last=report.last, moves=report.moves,
+                 behind=report.ledger_seq - report.last, ms=round(seconds * 1000, 1), steps=report.ms)
 
 
 async def state_position(conn: psycopg.AsyncConnection[Any]) -> int:
