@@ -78,6 +78,26 @@ class Observed:
     events: list[tuple[float, int]] = field(default_factory=list)  # (time, snapshot's counted events)
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux): the ledger's is its ducat-state sink."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def watched(procs: list[WorkerProcess]) -> dict[str, int]:
+    """Name -> pid of what a rate measures: the ledger, its ducat-state sink (a child, when it
+    runs as a process) and the worker."""
+    pids = {proc.command: proc.pid for proc in procs}
+    if "ledger" in pids and (kids := children(pids["ledger"])):
+        pids["state"] = kids[0]
+    return pids
+
+
 def peak_rss(pid: int) -> int:
     """VmHWM of ``pid`` in bytes: the most resident memory it has had (Linux)."""
     try:
@@ -198,9 +218,9 @@ async def run_rate(env: BenchEnv, procs: list[WorkerProcess], chain: TransferCha
                asyncio.create_task(_lags(s, lags, stop, observed))]
     spies = []
     if profile:
-        spies = [(proc.command, logs / f"{tag}-{proc.command}.pyspy",
-                  await pyspy.record(proc.pid, seconds=p.seconds, out=logs / f"{tag}-{proc.command}.pyspy"))
-                 for proc in procs]
+        spies = [(name, logs / f"{tag}-{name}.pyspy",
+                  await pyspy.record(pid, seconds=p.seconds, out=logs / f"{tag}-{name}.pyspy", subprocesses=False))
+                 for name, pid in watched(procs).items()]
     try:
         status.say(f"{rate:,} transfers/s offered for {p.seconds:.0f} s ({n:,} transfers)")
         took, sent_at = await open_loop(s, records, keys, rate)
@@ -253,7 +273,7 @@ async def run_rate(env: BenchEnv, procs: list[WorkerProcess], chain: TransferCha
         "lag_end": {k: int(lag_end[k]) for k in ("ledger", "worker")},
         "lag_growth_per_s": {k: round(v, 1) for k, v in growth.items()},
         "lag_flat": flat, "caught_up_after": caught_up,
-        "peak_rss_bytes": {proc.command: peak_rss(proc.pid) for proc in procs},
+        "peak_rss_bytes": {name: peak_rss(pid) for name, pid in watched(procs).items()},
         "raw_kafka_ms": {"p50": round(percentile(raw, 0.5) * 1000, 2), "p99": round(percentile(raw, 0.99) * 1000, 2)},
         "p99_ratio_to_raw": round(p99 / percentile(raw, 0.99), 1) if raw else None,
         "sustainable": bool(fresh) and len(fresh) == n and p99 <= FRESH_P99_S and all(flat.values()),
@@ -346,7 +366,7 @@ def e2e_table(result: dict[str, Any]) -> Table:
     t = Table(title=f"bench e2e: {result['params']['ducats']:,} ducats, {result['params']['ducats_per_transfer']} "
                     f"per transfer, {result['params']['seconds']:.0f} s per rate")
     for col in ("offered/s", "sent/s", "applied/s", "folded/s", "fresh p50 ms", "fresh p99 ms",
-                "raw p99 ms", "ratio", "ledger lag", "worker lag", "RSS ledger MB", "RSS worker MB", "ok"):
+                "raw p99 ms", "ratio", "ledger lag", "worker lag", "RSS ledger / state / worker MB", "ok"):
         t.add_column(col, justify="right")
     for r in result["rates"]:
         rss = r["peak_rss_bytes"]
@@ -355,7 +375,7 @@ def e2e_table(result: dict[str, Any]) -> Table:
                   f"{r['raw_kafka_ms']['p99']:.1f}", f"{r['p99_ratio_to_raw']}x",
                   f"{r['lag_end']['ledger']:,}{'' if r['lag_flat']['ledger'] else ' ↑'}",
                   f"{r['lag_end']['worker']:,}{'' if r['lag_flat']['worker'] else ' ↑'}",
-                  f"{rss.get('ledger', 0) / 2**20:,.0f}", f"{rss.get('worker', 0) / 2**20:,.0f}",
+                  " / ".join(f"{rss.get(k, 0) / 2**20:,.0f}" for k in ("ledger", "state", "worker")),
                   "yes" if r["sustainable"] else "no")
     t.caption = (f"highest sustainable rate: {result['highest_sustainable_rate']:,} transfers/s "
                  f"({result['highest_sustainable_moves']:,} moves/s): freshness p99 <= 1 s, lags flat")

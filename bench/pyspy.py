@@ -78,10 +78,13 @@ def summarise(raw: str, *, top: int = TOP) -> dict[str, Any]:
             "inclusive_ours": shares(inclusive)}
 
 
-async def record(pid: int, *, seconds: float, out: Path, rate: int = 200) -> asyncio.subprocess.Process:
-    """Start py-spy sampling ``pid`` and its children for ``seconds``, raw stacks into ``out``."""
+async def record(pid: int, *, seconds: float, out: Path, rate: int = 200,
+                 subprocesses: bool = True) -> asyncio.subprocess.Process:
+    """Start py-spy sampling ``pid`` (and its children, unless told not to) for ``seconds``,
+    raw stacks into ``out``."""
     return await asyncio.create_subprocess_exec(
-        tool("py-spy"), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--format", "raw",
+        tool("py-spy"), "record", "--pid", str(pid), *(["--subprocesses"] if subprocesses else []),
+        "--nonblocking", "--format", "raw",
         "--rate", str(rate), "--duration", str(max(1, round(seconds))), "--output", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
