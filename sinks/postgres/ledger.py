@@ -218,7 +218,8 @@ class LedgerSink:
         report = BatchReport(replayed=len(batch) - len(fresh))
         if not fresh:
             return report
-        decoded = self._decode(fresh, report)
+        with report.step("decode"):  # JSON and the schema, before any transaction
+            decoded = self._decode(fresh, report)
         offsets = {**self.offsets}
         for r in fresh:
             offsets[(r.topic, r.partition)] = max(offsets.get((r.topic, r.partition), 0), r.offset + 1)
@@ -229,7 +230,8 @@ class LedgerSink:
                 last_seq, watermark = await cur.fetchone()  # type: ignore[misc]
                 ledger = await self._load(cur, decoded, last_seq, watermark, report)
                 await self._apply_and_write(cur, decoded, ledger, report, chain)
-                await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
+                with report.step("position"):
+                    await q.save_position(cur, last_seq=ledger.last_seq, offsets=offsets, watermark=ledger.watermark)
                 commit_started = time.perf_counter()
             report.ms["commit"] = round((time.perf_counter() - commit_started) * 1000, 1)
         self.offsets, self.chain = offsets, chain
