@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -242,7 +242,12 @@ async def _watched(checkpoint: Checkpoint[InputRecord], records: list[InputRecor
 
 async def _lead(term: _Term, stop: asyncio.Event, max_records: int, readiness: Readiness) -> None:
     """Loop over batches through the checkpoint until ``stop``; errors leave (the caller decides)."""
-    checkpoint: Checkpoint[InputRecord] = Checkpoint(write=term.sink.write_batch, publish=term.publish,
+    async def write(records: Sequence[InputRecord]) -> BatchReport:
+        report = await term.sink.write_batch(records)
+        term.wake.set()  # committed: the state sink may apply it while the outbox goes to Kafka
+        return report
+
+    checkpoint: Checkpoint[InputRecord] = Checkpoint(write=write, publish=term.publish,
                                                 commit_offsets=term.commit_offsets)
     idle_since = time.monotonic()
     while not stop.is_set():
@@ -257,7 +262,6 @@ async def _lead(term: _Term, stop: asyncio.Event, max_records: int, readiness: R
             continue
         started = time.perf_counter()
         report = await _watched(checkpoint, _ordered(data, term.settings.topic_mints), readiness)
-        term.wake.set()
         idle_since = time.monotonic()
         _observe(report, time.perf_counter() - started)
         log.info("ledger.batch", records=sum(len(v) for v in data.values()), mints=report.mints,

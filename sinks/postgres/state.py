@@ -12,9 +12,10 @@ and applies every seq once. The position row is locked first (``FOR UPDATE``):
 two sinks (a zombie beside a new leader) take turns, and the second finds
 nothing left (docs/throughput.md, step 3).
 
-It runs as a task of the leading ledger process (streams/ledger.py), woken by
-each commit of the ledger; ``ducat_state_position.last_seq`` is what the API
-calls ``asOfSeq``.
+It runs in a child process of the leading ledger (sinks/postgres/state_process.py,
+docs/throughput.md step 4; or, with ``DUCATS_STATE_PROCESS=false``, as a task of
+the ledger's event loop), woken by each commit of the ledger;
+``ducat_state_position.last_seq`` is what the API calls ``asOfSeq``.
 """
 from __future__ import annotations
 

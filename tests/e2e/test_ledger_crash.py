@@ -5,9 +5,13 @@ memories, census) equals a clean run's with other batch sizes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -157,6 +161,88 @@ async def test_state_sink_kill_mid_batch(
     assert {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows} == w.reference.holder
     rejected = [orjson.loads(r.value) for r in await read_all(s, s.topic_rejected)]
     assert Counter((r["transactionId"], r["reason"]) for r in rejected) == Counter(w.reference.rejected)
+    clean = await twin(s, settings_factory, database_factory)
+    await publish(clean, clean.topic_mints, [(b"k", m) for m in w.mints])
+    await publish(clean, clean.topic_transactions, w.transfers)
+    await ledger_runner(clean)
+    await wait_caught_up(clean)
+    assert snapshot(s) == snapshot(clean)
+
+
+def state_child(proc: WorkerProcess) -> int | None:
+    """The pid of the ledger's ducat-state sink process (its child), if it has one now."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            kids += [int(c) for c in (task / "children").read_text().split()]
+    return kids[0] if kids else None
+
+
+def running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+async def wait_for(what: str, check: Callable[[], Any], proc: WorkerProcess | None = None,
+                   timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert proc is None or proc.alive, proc.post_mortem()
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def test_state_process_killed_alone_or_orphaned(
+        ledger_settings: Settings, ledger_process: Callable[..., WorkerProcess],
+        ledger_runner: Callable[..., Awaitable[None]], settings_factory: Callable[..., Settings],
+        database_factory: Callable[[], str]) -> None:
+    """The ducat-state sink's own process (docs/throughput.md step 4), crashed two ways:
+    kill -9 of it alone, mid-backlog, while the ledger decides (the ledger must notice, start a
+    new term with a new sink, and lose nothing); then kill -9 of the ledger's pid alone (not its
+    group), so the sink must not outlive it. The result equals the reference and a clean run."""
+    s = ledger_settings
+    w = make_workload(seed=43, batches=20, batch_size=1000, transfers=20_000)
+    await publish(s, s.topic_mints, [(b"k", m) for m in w.mints])
+    await publish(s, s.topic_transactions, w.transfers)
+    expected_seq = len(w.mints) + len(w.reference.accepted)
+    env = {"DUCATS_LEDGER_BATCH": "400", "DUCATS_STATE_BATCH": "100"}
+
+    hold = psycopg.connect(s.database_url)  # a backlog first: the sink waits on its position row
+    try:
+        hold.execute("SELECT * FROM ducat_state_position FOR UPDATE")
+        proc = ledger_process(s, **env)
+        first = await wait_for("the ledger started no ducat-state process", lambda: state_child(proc), proc)
+        await wait_seq(s, expected_seq // 3, proc)
+        start = state_seq(s)
+        hold.rollback()
+    finally:
+        hold.close()
+    await wait_state_seq(s, start + 300, proc)
+    os.kill(first, signal.SIGKILL)  # the sink alone, a few ranges into the backlog
+    killed_at = state_seq(s)
+    assert killed_at < last_seq(s) < expected_seq, (killed_at, last_seq(s), expected_seq)
+    second = await wait_for("no new ducat-state process after the first was killed",
+                            lambda: (c := state_child(proc)) != first and c, proc)
+    await wait_state_seq(s, killed_at + 300, proc)  # the new one applies on from the stored position
+    assert proc.alive, proc.post_mortem()
+
+    os.kill(proc.pid, signal.SIGKILL)  # the ledger's pid only: its child must go with it
+    await wait_for(f"the ducat-state process {second} outlived its ledger", lambda: not running(second), timeout=10)
+    proc.kill()  # reap the ledger (its group is empty by now)
+    assert state_seq(s) < expected_seq
+
+    proc = ledger_process(s, **env)
+    await wait_caught_up(s)
+    assert proc.stop() == 0
+    assert state_seq(s) == last_seq(s) == expected_seq
+    with psycopg.connect(s.database_url) as conn:
+        rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
+        assert census(conn) == counted(conn)
+    assert {f"BATCH-{i // 1_000_000}-{i % 1_000_000:06d}": h for i, h in rows} == w.reference.holder
     clean = await twin(s, settings_factory, database_factory)
     await publish(clean, clean.topic_mints, [(b"k", m) for m in w.mints])
     await publish(clean, clean.topic_transactions, w.transfers)
