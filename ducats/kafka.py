@@ -36,6 +36,11 @@ T = TypeVar("T")
 KAFKA_FIX = "start it (`ducats up kafka`) or set KAFKA_BOOTSTRAP"
 REQUEST_TIMEOUT_MS = 30_000  # one request to a broker (aiokafka's default is 40 s)
 CALL_TIMEOUT = 60.0  # seconds: the backstop for one call that retries inside aiokafka
+# The longest a consumer's fetch waits at the broker for data (aiokafka: 500 ms, Faust's workers
+# 1,500). While one fetch is in flight to a broker, aiokafka sends that broker no other, and a
+# fetch covers only the partitions with nothing buffered: a fetch for idle partitions (the mints
+# topic under a stream of transfers) held the partitions with data back for the whole wait.
+FETCH_MAX_WAIT_MS = 50
 # Errors no retry can cure: fix the configuration, the permissions or the record.
 _REFUSED: tuple[type[BaseException], ...] = (
     ke.KafkaConfigurationError, ke.AuthenticationFailedError, ke.AuthenticationMethodNotSupported,

@@ -76,9 +76,9 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import FutureMessage
 
+from ducats.kafka import FETCH_MAX_WAIT_MS
 from ducats.logs import get_logger
 
-FETCH_MAX_WAIT_MS = 50
 log = get_logger(__name__)
 
 
