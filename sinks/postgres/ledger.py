@@ -10,9 +10,11 @@ watermark. Nothing is written per event; the only per-event work is decoding
 and dict updates.
 
 Who holds what is the ledger's own index (``owners``, docs/throughput.md step 3):
-a cache of the log, updated only after a batch commits, filled on first use
-from ``ducats.holder`` and, at the start of a term, from the transactions the
-ducat-state sink has not applied yet. The ducats' consciousness, memories,
+a cache of the log, updated only after a batch commits (with the ducats the
+batch minted, and the holders of those it moved), filled on first use from
+``ducats.holder`` and, at the start of a term, from the transactions the
+ducat-state sink has not applied yet. A minted ducat costs the index about 85
+bytes (3.9M ducats: about 330 MB). The ducats' consciousness, memories,
 census and cooling are that sink's (sinks/postgres/state.py), off this
 transaction.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +105,7 @@ class _Decoded:
     transfers: list[tuple[InputRecord, Transfer, list[int], dt.datetime]] = field(default_factory=list)
     outbox: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
     accepted: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)  # per partition: (seq, JSON), in seq order
+    minted: list[tuple[int, int, str]] = field(default_factory=list)  # the applied mints' ranges and holders
 
 
 @dataclass(slots=True)
@@ -235,7 +239,9 @@ class LedgerSink:
                 commit_started = time.perf_counter()
             report.ms["commit"] = round((time.perf_counter() - commit_started) * 1000, 1)
         self.offsets, self.chain = offsets, chain
-        self.owners.update(ledger.holders)  # committed: the index may say so now
+        for lo, hi, holder in decoded.minted:  # committed: the index may say so now, mints first
+            self.owners.update(dict.fromkeys(range(lo, hi + 1), sys.intern(holder)))
+        self.owners.update(ledger.holders)
         report.last_seq = ledger.last_seq
         return report
 
@@ -304,6 +310,7 @@ class LedgerSink:
                 lo, hi = mint_range(m)
                 outcome, seq = ledger.apply_mint(mint_id=m.mint_id, lo=lo, hi=hi, holder=m.holder, at=at)
                 if outcome is MintOutcome.APPLIED:
+                    d.minted.append((lo, hi, m.holder))
                     mint_rows.append((m.mint_id, seq, m.batch, m.first_seq, m.count, m.holder, m.timestamp))
                     self._accept(d, m.holder.encode(), seq, MintAccepted.of(
                         m, seq=seq, holder_balance=ledger.balances[m.holder], applied_at=applied_at).to_json())
