@@ -5,7 +5,8 @@ one fetch waits for data, aiokafka sends no new fetch for partitions whose
 buffered records the agent has just drained, so those records wait up to
 1.5 s: the snapshot's freshness budget (1 s) is gone before an event is even
 read. This transport is the same as Faust's (``kafka://``) except that its
-worker consumer waits at most FETCH_MAX_WAIT_MS. It is registered under the
+worker consumer waits at most FETCH_MAX_WAIT_MS (ducats.kafka; the ledger's
+consumer uses it too). It is registered under the
 ``ducats://`` scheme through Faust's ``faust.transports`` entry point
 (pyproject.toml), the extension point Faust offers for transports.
 
