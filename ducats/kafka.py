@@ -270,6 +270,20 @@ async def read_since(settings: Settings, topic: str, start: dict[tuple[str, int]
     return out
 
 
+def make_consumer(settings: Settings, **overrides: object) -> AIOKafkaConsumer:
+    """A service's consumer: read_committed, no auto-commit, bounded requests, and a fetch
+    that waits at most FETCH_MAX_WAIT_MS (see there: a longer wait holds records back)."""
+    options: dict[str, object] = dict(
+        bootstrap_servers=settings.kafka_bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)  # type: ignore[arg-type]
+
+
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent producer (acks=all, idempotence on) that batches sends."""
     options: dict[str, object] = dict(

@@ -20,14 +20,12 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from ducats import observability as obs
 from ducats.connect import pg_connect, pg_errors, redis_connect, redis_errors_of
 from ducats.domain import cascade
 from ducats.errors import DucatsError
 from ducats.health import Readiness
-from ducats.kafka import kafka_call, kafka_errors, make_producer, topic_partitions
+from ducats.kafka import kafka_call, kafka_errors, make_consumer, make_producer, topic_partitions
 from ducats.keys import RedisKeys
 from ducats.logs import get_logger
 from ducats.observability import serve_metrics
@@ -98,8 +96,7 @@ class CascadeWatch:
         self.conn = await pg_connect(s.database_url, autocommit=True, options="-c timezone=UTC")
         self.redis = await redis_connect(s.redis_url)
         tps = await topic_partitions(s, [s.topic_accepted_batches])
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, isolation_level="read_committed",
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = make_consumer(s, auto_offset_reset="earliest")
         producer = make_producer(s)
         try:
             await kafka_call(consumer.start(), bootstrap=s.kafka_bootstrap)

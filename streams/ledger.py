@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ducats import observability as obs
 from ducats.errors import ConfigError, DucatsError
 from ducats.health import Readiness
-from ducats.kafka import FETCH_MAX_WAIT_MS, REQUEST_TIMEOUT_MS, kafka_call, kafka_errors, topic_partitions, within
+from ducats.kafka import kafka_call, kafka_errors, make_consumer, topic_partitions, within
 from ducats.logs import get_logger
 from ducats.settings import Settings
 from sinks.outbox import OutboxPublisher
@@ -152,10 +152,8 @@ async def _start_kafka(settings: Settings, sink: LedgerSink, exits: contextlib.A
     exits.push_async_callback(_quietly, publisher.stop)
     await publisher.start(sink.connection)
     await publisher.publish_pending(sink.connection)  # what an earlier term committed but did not publish
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=s.kafka_bootstrap, group_id=f"{s.app_id}-ledger", enable_auto_commit=False,
-        isolation_level="read_committed", max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    consumer = make_consumer(s, group_id=f"{s.app_id}-ledger", max_partition_fetch_bytes=16 << 20,
+                             fetch_max_bytes=64 << 20)
     exits.push_async_callback(_quietly, consumer.stop)
     await kafka_call(consumer.start(), bootstrap=s.kafka_bootstrap)
     consumer.assign(inputs)
