@@ -26,15 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import os
 import signal
 import sys
 import time
-from typing import Any
 
 import orjson
 
-from ducats.errors import EXIT_PERMANENT, EXIT_RETRIABLE, DucatsError
+from ducats.errors import EXIT_PERMANENT, DucatsError
 from ducats.logs import get_logger
 from ducats.settings import Settings
 from sinks.errors import StateSinkExited
@@ -80,12 +80,12 @@ class StateChild:
         async for line in self.proc.stdout:
             try:
                 r = orjson.loads(line)
-                report = StateReport(first=r["first"], last=r["last"], ledger_seq=r["ledger_seq"],
-                                     moves=r["moves"], ms=r["ms"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                seconds = r.pop("seconds")
+                report = StateReport(**r)
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
                 log.warning("state.process.output", line=line[:200].decode(errors="replace"))
                 continue
-            record(report, r.get("seconds", 0.0))
+            record(report, seconds)
         code = await self.proc.wait()
         raise StateSinkExited(f"the ducat-state sink's process exited with code {code}",
                               retriable=code != EXIT_PERMANENT)
@@ -116,9 +116,7 @@ async def _wakes(wake: asyncio.Event) -> None:
 
 
 def _report(report: StateReport, seconds: float) -> None:
-    sys.stdout.buffer.write(orjson.dumps({"first": report.first, "last": report.last,
-                                          "ledger_seq": report.ledger_seq, "moves": report.moves,
-                                          "ms": report.ms, "seconds": seconds}) + b"\n")
+    sys.stdout.buffer.write(orjson.dumps({**dataclasses.asdict(report), "seconds": seconds}) + b"\n")
     sys.stdout.buffer.flush()
 
 
@@ -143,9 +141,7 @@ def main() -> None:  # pragma: no cover - run as the child process; tests drive 
 
     started = time.perf_counter()
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
-    configure_logging(settings)
-    if os.getppid() == 1:  # the ledger died before PR_SET_PDEATHSIG took hold
-        sys.exit(0)
+    configure_logging(settings)  # a ledger gone before PR_SET_PDEATHSIG took hold: stdin is at its end
     log.info("state.process.started", ms=round((time.perf_counter() - started) * 1000, 1))
     try:
         code = asyncio.run(_child(settings))
@@ -155,7 +151,7 @@ def main() -> None:  # pragma: no cover - run as the child process; tests drive 
     except Exception as exc:  # a bug: permanent, with its traceback
         log.exception("state.failed", error=repr(exc))
         code = EXIT_PERMANENT
-    sys.exit(code if code in (0, EXIT_PERMANENT, EXIT_RETRIABLE) else EXIT_PERMANENT)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
