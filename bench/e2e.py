@@ -78,23 +78,13 @@ class Observed:
     events: list[tuple[float, int]] = field(default_factory=list)  # (time, snapshot's counted events)
 
 
-def children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (Linux): the ledger's is its ducat-state sink."""
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
 def watched(procs: list[WorkerProcess]) -> dict[str, int]:
     """Name -> pid of what a rate measures: the ledger, its ducat-state sink (a child, when it
     runs as a process) and the worker."""
     pids = {proc.command: proc.pid for proc in procs}
-    if "ledger" in pids and (kids := children(pids["ledger"])):
-        pids["state"] = kids[0]
+    for proc in procs:
+        if proc.command == "ledger" and (kids := proc.children()):
+            pids["state"] = kids[0]
     return pids
 
 

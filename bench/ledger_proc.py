@@ -89,6 +89,14 @@ async def applied_offsets(conn: psycopg.AsyncConnection[Any]) -> Offsets:
     return {(r[0], r[1]): r[2] for r in await cur.fetchall()}
 
 
+def _check_alive(ledger: LedgerProcess, deadline: Deadline, what: str) -> None:
+    """BenchError if the ledger has exited, BenchTimeout past the deadline."""
+    if not ledger.alive:
+        raise BenchError(f"the ledger exited (code {ledger.proc and ledger.proc.returncode}); "
+                         f"its log ends:\n{ledger.tail()}")
+    deadline.check(what)
+
+
 async def wait_applied(conn: psycopg.AsyncConnection[Any], ends: Offsets, *, ledger: LedgerProcess,
                        deadline: Deadline, on_applied: Callable[[int], None] | None = None) -> float:
     """Poll until the ledger has applied every record below ``ends`` and emptied its
@@ -105,10 +113,7 @@ async def wait_applied(conn: psycopg.AsyncConnection[Any], ends: Offsets, *, led
             cur = await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM outbox)")
             if (await cur.fetchone()) == (True,):
                 return time.perf_counter()  # an upper bound: at most one poll period late
-        if not ledger.alive:
-            raise BenchError(f"the ledger exited (code {ledger.proc and ledger.proc.returncode}); "
-                             f"its log ends:\n{ledger.tail()}")
-        deadline.check("waiting for the ledger to apply every record")
+        _check_alive(ledger, deadline, "waiting for the ledger to apply every record")
         await asyncio.sleep(POLL_S)
 
 
@@ -132,10 +137,7 @@ async def wait_state(conn: psycopg.AsyncConnection[Any], *, ledger: LedgerProces
         cur = await conn.execute("SELECT s.last_seq >= l.last_seq FROM ledger_state AS l, ducat_state_position AS s")
         if (await cur.fetchone()) == (True,):
             return time.perf_counter()
-        if not ledger.alive:
-            raise BenchError(f"the ledger exited (code {ledger.proc and ledger.proc.returncode}); "
-                             f"its log ends:\n{ledger.tail()}")
-        deadline.check("waiting for the ducat-state sink to apply the ledger's log")
+        _check_alive(ledger, deadline, "waiting for the ducat-state sink to apply the ledger's log")
         await asyncio.sleep(POLL_S)
 
 

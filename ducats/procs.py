@@ -5,6 +5,7 @@ SIGKILL to prove crash recovery.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,6 +53,14 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def children(self) -> list[int]:
+        """The pids of its child processes now (Linux; the ledger's is its ducat-state sink)."""
+        kids: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids += [int(c) for c in (task / "children").read_text().split()]
+        return kids
 
     def post_mortem(self, lines: int = 30) -> str:
         """How it ended, for an assertion message: the exit code and its log's last lines."""

@@ -5,7 +5,6 @@ memories, census) equals a clean run's with other batch sizes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -30,12 +29,18 @@ def last_seq(s: Settings) -> int:
         return int(conn.execute("SELECT last_seq FROM ledger_state").fetchone()[0])  # type: ignore[index]
 
 
-async def wait_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: float = 120) -> None:
+async def wait_for(what: str, check: Callable[[], Any], proc: WorkerProcess | None = None,
+                   timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
-    while last_seq(s) < at_least:
-        assert proc.alive, proc.post_mortem()
-        assert time.monotonic() < deadline, f"ledger stuck at seq {last_seq(s)}"
-        await asyncio.sleep(0.05)
+    while not (value := check()):
+        assert proc is None or proc.alive, proc.post_mortem()
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def wait_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: float = 120) -> None:
+    await wait_for(f"the ledger did not reach seq {at_least}", lambda: last_seq(s) >= at_least, proc, timeout)
 
 
 def check_chains(batch_records: list[Any], accepted: list[Any]) -> None:
@@ -105,11 +110,8 @@ def state_seq(s: Settings) -> int:
 
 
 async def wait_state_seq(s: Settings, at_least: int, proc: WorkerProcess, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while state_seq(s) < at_least:
-        assert proc.alive, proc.post_mortem()
-        assert time.monotonic() < deadline, f"the ducat-state sink is stuck at seq {state_seq(s)}"
-        await asyncio.sleep(0.02)
+    await wait_for(f"the ducat-state sink did not reach seq {at_least}", lambda: state_seq(s) >= at_least, proc,
+                   timeout)
 
 
 async def test_state_sink_kill_mid_batch(
@@ -179,11 +181,7 @@ async def matches_reference_and_clean_run(s: Settings, w: Any, ledger_runner: Ca
 
 def state_child(proc: WorkerProcess) -> int | None:
     """The pid of the ledger's ducat-state sink process (its child), if it has one now."""
-    kids: list[int] = []
-    for task in Path(f"/proc/{proc.pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            kids += [int(c) for c in (task / "children").read_text().split()]
-    return kids[0] if kids else None
+    return next(iter(proc.children()), None)
 
 
 def running(pid: int) -> bool:
@@ -192,16 +190,6 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
-
-
-async def wait_for(what: str, check: Callable[[], Any], proc: WorkerProcess | None = None,
-                   timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert proc is None or proc.alive, proc.post_mortem()
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def test_state_process_killed_alone_or_orphaned(
