@@ -98,7 +98,7 @@ async def _wait_snapshot(settings: Settings, client: aioredis.Redis, seq: int, t
     deadline = time.monotonic() + timeout
     while True:
         snap = await reads.snapshot(client, RedisKeys.of(settings))
-        if snap and snap["position"]["seq"] >= seq and snap["position"]["complete"]:
+        if snap and reads.caught_up(snap, seq):
             return snap
         if time.monotonic() > deadline:
             raise ServiceUnavailable(f"the snapshot did not reach ledger seq {seq}")

@@ -141,14 +141,20 @@ def redis_errors_of(url: str) -> Iterator[None]:
         raise redis_error(exc, url) from exc
 
 
-async def redis_connect(url: str) -> aioredis.Redis:
-    """A client for ``url`` that answered PING. redis-py reconnects by itself on the next
-    command after an outage; it is built with timeouts so no call hangs."""
+def redis_client(url: str) -> aioredis.Redis:
+    """A client for ``url``, not yet connected (for a writer that must start while Redis is
+    down). redis-py reconnects by itself on the next command after an outage; it is built
+    with timeouts so no call hangs."""
     try:
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT,
-                                         socket_timeout=CONNECT_TIMEOUT, health_check_interval=10)
+        return aioredis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT,
+                                       socket_timeout=CONNECT_TIMEOUT, health_check_interval=10)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL {mask_url(url)} is not a valid Redis URL; fix: set REDIS_URL") from exc
+
+
+async def redis_connect(url: str) -> aioredis.Redis:
+    """A client for ``url`` (:func:`redis_client`) that answered PING."""
+    client = redis_client(url)
     with redis_errors_of(url):
         try:
             await client.ping()

@@ -17,6 +17,7 @@ class RedisKeys:
     owners: str
     hot_ducats: str
     hot_ducat: str
+    hot_ducats_seq: str
     hot_tx: str
     hot_tx_data: str
     hot_edges: str
@@ -34,7 +35,7 @@ class RedisKeys:
             snapshot=k("metrics", "snapshot"), snapshot_version=k("metrics", "snapshot", "version"),
             partials=k("metrics", "partials"), partial_seqs=k("metrics", "partials", "seq"),
             owners=k("metrics", "owners"),
-            hot_ducats=k("hot", "ducats"), hot_ducat=k("hot", "ducat"),
+            hot_ducats=k("hot", "ducats"), hot_ducat=k("hot", "ducat"), hot_ducats_seq=k("hot", "ducats", "seq"),
             hot_tx=k("hot", "tx"), hot_tx_data=k("hot", "tx", "data"),
             hot_edges=k("hot", "edges"), hot_edges_data=k("hot", "edges", "data"),
             workers_prefix=k("workers", ""),

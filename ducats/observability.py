@@ -17,11 +17,10 @@ LEDGER_RECORDS = Counter("ducats_ledger_records_total", "Input records the ledge
 LEDGER_BATCH_SECONDS = Histogram("ducats_ledger_batch_seconds", "Time to apply and publish one ledger batch",
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 LEDGER_SEQ = Gauge("ducats_ledger_last_seq", "The ledger position: the last seq assigned")
-METRICS_STATE_WAIT = Histogram("ducats_metrics_state_wait_seconds", "How long a worker batch waited for the "
-                               "ducat-state sink before reading its moved ducats for the hot cache",
-                               buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 STATE_SEQ = Gauge("ducats_state_last_seq", "The ducat-state sink's position: the last seq applied to the ducats' rows")
 STATE_LAG = Gauge("ducats_state_lag_seqs", "Seqs the ledger decided that the ducat-state sink has not applied yet")
+STATE_HOT_SEQ = Gauge("ducats_state_hot_seq", "The seq the hot ducats in Redis are as of (-1 while the "
+                      "ducat-state sink cannot write them)")
 STATE_BATCH_SECONDS = Histogram("ducats_state_batch_seconds", "Time to apply one range of the log to the ducats' state",
                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 METRICS_EVENTS = Counter("ducats_metrics_events_total", "Accepted events folded by the metrics agent",

@@ -41,6 +41,7 @@ class Copy:
     version: int
     snapshot: dict[str, Any]
     top: list[dict[str, Any]]
+    top_seq: int | None     # the seq the top is as of (the hot cache's)
     fresh: bytes            # /api/metrics/current, "stale": false
     stale: bytes            # the same, "stale": true
     velocity_fresh: bytes
@@ -49,11 +50,11 @@ class Copy:
     top_bodies: dict[tuple[int, bool], bytes] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, snapshot: dict[str, Any], top: list[dict[str, Any]]) -> Copy:
+    def of(cls, snapshot: dict[str, Any], top: list[dict[str, Any]], top_seq: int | None = None) -> Copy:
         version = int(snapshot["version"])
         velocity = {"version": version, "generatedAt": snapshot.get("generatedAt"),
                     "watermark": snapshot.get("watermark"), "windows": snapshot.get("velocity", {})}
-        return cls(version=version, snapshot=snapshot, top=top,
+        return cls(version=version, snapshot=snapshot, top=top, top_seq=top_seq,
                    fresh=orjson.dumps({**snapshot, "stale": False}), stale=orjson.dumps({**snapshot, "stale": True}),
                    velocity_fresh=orjson.dumps({**velocity, "stale": False}),
                    velocity_stale=orjson.dumps({**velocity, "stale": True}),
@@ -64,7 +65,8 @@ class Copy:
         key = (limit, stale)
         body = self.top_bodies.get(key)
         if body is None:
-            body = orjson.dumps({"version": self.version, "stale": stale, "ducats": self.top[:limit]})
+            body = orjson.dumps({"version": self.version, "stale": stale, "asOfSeq": self.top_seq,
+                                 "ducats": self.top[:limit]})
             if len(self.top_bodies) < 256:
                 self.top_bodies[key] = body
         return body
@@ -105,10 +107,10 @@ class SnapshotFeed:
             return False
         async with self.guard():
             snapshot = await snapshot_reads.snapshot(self.client, self.keys)
-            top = await snapshot_reads.top_details(self.client, self.keys, TOP_MAX)
+            top, top_seq = await snapshot_reads.top_details(self.client, self.keys, TOP_MAX)
         if snapshot is None:
             return False
-        self.copy = Copy.of(snapshot, top)
+        self.copy = Copy.of(snapshot, top, top_seq)
         SNAPSHOT_VERSION.set(self.copy.version)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

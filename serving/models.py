@@ -43,6 +43,8 @@ class TopDucat(_Open):
 class TopCirculating(BaseModel):
     version: int
     stale: bool
+    asOfSeq: int | None = Field(description="the seq these ducats' counts and details are as of (the ducat-state "
+                                "sink's position when it wrote them); null before it first did")
     ducats: list[TopDucat]
 
 

@@ -50,7 +50,6 @@ from ducats.settings import Settings
 from reads import snapshot as reads
 from reads.census import census
 from schemas import batches
-from schemas.ducat_id import ducat_ints
 from sinks.postgres import edges as edges_sink
 from sinks.postgres import metrics as pg
 from sinks.postgres.edges import Network
@@ -265,23 +264,14 @@ def _event_times(folds: Sequence[Folded]) -> dict[int, int]:
 
 
 async def publish_folds(res: Resources, folds: Sequence[Folded]) -> None:
-    """For the whole batch, once the ducat-state sink shows its moves: one PostgreSQL query
-    and one Redis pipeline, the partials, then the hot cache (moved ducats, recent
-    transactions, edges). One pipeline, so a snapshot that counts a seq comes with a hot
-    cache that shows it; the price is that the snapshot waits for the state sink too."""
-    events = [e for f in folds for e in f.events]
-    # The ids once each, as the ledger wrote them (canonical), then parsed together.
-    moved = sorted(ducat_ints(list({d for e in events if "ducatIds" in e for d in e["ducatIds"]})))
-    rows: list[dict[str, Any]] = []
-    if moved:  # the moved ducats' state is the ducat-state sink's: read it once it shows these moves
-        obs.METRICS_STATE_WAIT.observe(await pg.wait_for_state(res.pool, max(e["seq"] for e in events)))
-        rows = await pg.moved_ducats(res.pool, moved, least=res.hot.threshold, above=res.hot.lowest)
+    """For the whole batch, one Redis pipeline: the partials, then the hot cache's recent
+    transactions and edges. (Its ducats are the ducat-state sink's, with their own seq:
+    docs/throughput.md, step 5; the snapshot no longer waits for the sink.)"""
     watermark = max(f.pm.watermark for f in folds)
     edges = {k: v for f in folds for k, v in f.edges.items()}
     async with res.redis.pipeline(transaction=False) as pipe:
         for f in folds:
             await res.store.write_partial(f.partition, f.pm, pipe=pipe)
-        await res.hot.record_ducats(rows, pipe=pipe)
         await res.hot.record_transactions([(f.partition, r) for f in folds for r in f.records],
                                           when=_event_times(folds), watermark=watermark, pipe=pipe)
         await res.hot.record_edges(edges, when={k: m.epoch(v.last_ts) for k, v in edges.items()},
@@ -337,10 +327,10 @@ class SnapshotPublisher:
 
     async def _replace(self, partials: dict[int, m.PartitionMetrics]) -> dict[str, Any]:
         r, keys = self.res.redis, RedisKeys.of(self.settings)
+        top, top_seq = await reads.top_circulating(r, keys, 10)
         snapshot = m.build_snapshot(
-            partials=partials, census=await census(self.res.pool),
-            top=await reads.top_circulating(r, keys, 10), active_edges=await reads.active_edges(r, keys),
-            now=dt.datetime.now(dt.UTC).isoformat())
+            partials=partials, census=await census(self.res.pool), top=top, top_seq=top_seq,
+            active_edges=await reads.active_edges(r, keys), now=dt.datetime.now(dt.UTC).isoformat())
         return await self.res.store.replace_snapshot(snapshot)
 
     async def _publish(self, snapshot: dict[str, Any], partials: dict[int, m.PartitionMetrics]) -> None:
@@ -417,7 +407,6 @@ def register(app: faust.App, settings: Settings, res: Resources) -> None:
             await reader.retry(time.monotonic(), owned)
 
     async def beat() -> None:
-        await res.hot.refresh_threshold()
         owned = sorted(tp.partition for tp in app.consumer.assignment()
                        if tp.topic == settings.topic_accepted_batches)
         await res.redis.set(RedisKeys.of(settings).worker(WORKER), orjson.dumps(

@@ -218,12 +218,14 @@ def _iso(seconds: int) -> str:
 
 
 def build_snapshot(*, partials: Mapping[int, PartitionMetrics], census: Mapping[str, Mapping[str, int]],
-                   top: Iterable[tuple[str, int]], active_edges: int, now: str) -> dict[str, Any]:
+                   top: Iterable[tuple[str, int]], active_edges: int, now: str,
+                   top_seq: int | None = None) -> dict[str, Any]:
     """The snapshot document (README, "Metric formats"), without its version.
 
     ``position.seq`` is the highest ledger seq applied; ``position.complete``
     says whether every accepted event up to it is counted (seqs are gapless,
-    so that is ``events == seq``)."""
+    so that is ``events == seq``). ``top`` is the hot cache's, as of ``top_seq``
+    (the ducat-state sink's position when it wrote it)."""
     merged = merge(partials.values())
     seq = max((pm.seq for pm in partials.values()), default=0)
     return {
@@ -236,6 +238,7 @@ def build_snapshot(*, partials: Mapping[int, PartitionMetrics], census: Mapping[
         "velocity": velocity(merged),
         "network": {"edges": merged["edges"], "activeConnections": active_edges},
         "topCirculating": [{"ducatId": d, "transfers": n} for d, n in top],
+        "topCirculatingAsOfSeq": top_seq,
         "temperature": dict(census.get("temperature", {})),
         "consciousness": {"stages": dict(census.get("stage", {})), "levels": dict(census.get("level", {}))},
     }

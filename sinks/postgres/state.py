@@ -31,12 +31,14 @@ import psycopg
 
 from ducats import observability as obs
 from ducats.connect import pg_connect, pg_errors
+from ducats.domain.consciousness import DucatState
 from ducats.domain.ledger import StateBatch
 from ducats.logs import get_logger
 from ducats.settings import Settings
 from sinks.errors import LogGap
 from sinks.postgres import consciousness_sql as cq
 from sinks.postgres import ledger_sql as q
+from sinks.postgres.hot_ducats import HotDucats
 from sinks.postgres.ledger import KEEPALIVES, SESSION  # the ledger's bounds, on this connection too
 
 __all__ = ["StateReport", "StateSink", "record", "state_position"]
@@ -53,6 +55,7 @@ class StateReport:
     last: int = 0
     ledger_seq: int = 0
     moves: int = 0
+    hot_seq: int | None = None  # the hot ducats' seq in Redis afterwards (None: Redis fails)
     ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -76,6 +79,7 @@ class StateSink:
         self.settings = settings
         self.batch = batch or settings.state_batch
         self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.hot = HotDucats(settings=settings)
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
         return pg_errors(self.settings.database_url, session=True)
@@ -88,10 +92,13 @@ class StateSink:
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 await self.conn.close()
+        await self.hot.stop()
 
     async def apply_once(self) -> StateReport:
-        """Apply the next range of the log (at most ``batch`` seqs); an empty report when caught up."""
+        """Apply the next range of the log (at most ``batch`` seqs), then send its hot ducats
+        to Redis (sinks/postgres/hot_ducats.py); an empty report when caught up."""
         assert self.conn is not None, "connect() first"
+        changes: dict[int, DucatState] | None = None
         with self._errors():
             async with self.conn.transaction(), self.conn.cursor() as cur:
                 await cur.execute("SELECT last_seq, watermark FROM ducat_state_position FOR UPDATE")
@@ -99,14 +106,15 @@ class StateSink:
                 await cur.execute("SELECT last_seq FROM ledger_state")
                 (ledger_seq,) = await cur.fetchone()  # type: ignore[misc]
                 report = StateReport(first=position + 1, last=position, ledger_seq=ledger_seq)
-                if ledger_seq <= position:
-                    return report
-                report.last = hi = min(ledger_seq, position + self.batch)
-                await self._apply(cur, report, position, hi, watermark)
+                if ledger_seq > position:
+                    report.last = hi = min(ledger_seq, position + self.batch)
+                    changes = await self._apply(cur, report, position, hi, watermark)
+            with report.step("hot"):  # after the commit: what Redis shows, PostgreSQL has
+                report.hot_seq = await self.hot.publish(self.conn, changes, report.last)
         return report
 
     async def _apply(self, cur: psycopg.AsyncCursor[Any], report: StateReport, lo: int, hi: int,
-                     watermark: dt.datetime | None) -> None:
+                     watermark: dt.datetime | None) -> dict[int, DucatState]:
         with report.step("read_log"):
             await cur.execute("SELECT seq, count, ts FROM mints WHERE seq > %s AND seq <= %s", [lo, hi])
             mints = await cur.fetchall()
@@ -137,6 +145,7 @@ class StateSink:
         with report.step("cool"):
             await cq.cool_and_count(cur, census=batch.census, previous=watermark, watermark=batch.watermark)
         await cur.execute("UPDATE ducat_state_position SET last_seq = %s, watermark = %s", [hi, batch.watermark])
+        return batch.changes
 
     async def run(self, wake: asyncio.Event, on_report: Callable[[StateReport, float], None] | None = None) -> None:
         """Apply the log for as long as the task lives: a range after another while there is a
@@ -159,10 +168,12 @@ def record(report: StateReport, seconds: float) -> None:
     """A range's report on the ledger's /metrics and in its log (``state.batch``)."""
     obs.STATE_SEQ.set(report.last)
     obs.STATE_LAG.set(report.ledger_seq - report.last)
+    obs.STATE_HOT_SEQ.set(-1 if report.hot_seq is None else report.hot_seq)
     if report.applied > 0:
         obs.STATE_BATCH_SECONDS.observe(seconds)
         log.info("state.batch", first=report.first, last=report.last, moves=report.moves,
-                 behind=report.ledger_seq - report.last, ms=round(seconds * 1000, 1), steps=report.ms)
+                 behind=report.ledger_seq - report.last, hot_seq=report.hot_seq, ms=round(seconds * 1000, 1),
+                 steps=report.ms)
 
 
 async def state_position(conn: psycopg.AsyncConnection[Any]) -> int:

@@ -10,6 +10,7 @@ Keys (``<p>`` = DUCATS_TOPIC_PREFIX) and their bounds:
 |---|---|---|---|
 | ``<p>:hot:ducats`` | ZSET | ducat id -> transfer count | DUCATS_HOT_DUCATS (10,000) most active |
 | ``<p>:hot:ducat`` | HASH | ducat id -> JSON details | same members as the ZSET |
+| ``<p>:hot:ducats:seq`` | STRING | the seq the two keys above are as of (the ducat-state sink's position when it wrote them) | one |
 | ``<p>:hot:tx`` | ZSET | chunk -> its newest event time (epoch s) | last hour before the watermark, at most DUCATS_HOT_TRANSACTIONS transactions |
 | ``<p>:hot:tx:data`` | HASH | chunk -> JSON array of its transactions' summaries, in seq order | same members |
 | ``<p>:hot:edges`` | ZSET | "from→to" -> last event time | last hour, at most DUCATS_HOT_EDGES |
@@ -61,8 +62,20 @@ end
 return #old
 """
 
-# Add members with absolute scores, keep the top N, drop the details of the evicted.
-_KEEP_TOP = _ADD + """
+# Add members with absolute scores, keep the top N, drop the details of the evicted, and
+# raise the set's seq (KEYS[3]) to ARGV[3]. A member only rises: a ducat's count only grows,
+# so a late write of an older range (a zombie sink's) cannot take one back; nor the seq.
+_KEEP_TOP = """
+for _, m in ipairs(cjson.decode(ARGV[1])) do
+  local cur = redis.call('ZSCORE', KEYS[1], m[2])
+  if not cur or tonumber(cur) <= m[1] then
+    redis.call('ZADD', KEYS[1], m[1], m[2])
+    redis.call('HSET', KEYS[2], m[2], m[3])
+  end
+end
+if tonumber(ARGV[3]) > tonumber(redis.call('GET', KEYS[3]) or '-1') then
+  redis.call('SET', KEYS[3], ARGV[3])
+end
 local n = tonumber(ARGV[2])
 local extra = redis.call('ZCARD', KEYS[1]) - n
 if extra > 0 then
@@ -73,6 +86,14 @@ if extra > 0 then
   end
 end
 return extra
+"""
+
+# Replace the whole set (a rebuild from PostgreSQL) and set its seq.
+_REPLACE_TOP = """
+redis.call('DEL', KEYS[1], KEYS[2])
+""" + _ADD + """
+redis.call('SET', KEYS[3], ARGV[2])
+return 0
 """
 
 # Add chunks ([score, member, data], member "<partition>:<first seq>:<count>"), drop those older
@@ -110,6 +131,7 @@ class HotCache:
         self.keys = RedisKeys.of(settings)
         self.client = client
         self._top = client.register_script(_KEEP_TOP)
+        self._replace_top = client.register_script(_REPLACE_TOP)
         self._recent = client.register_script(_KEEP_RECENT)
         self._recent_chunks = client.register_script(_KEEP_RECENT_CHUNKS)
         # The lowest member of a full top set, as Redis orders it: (transfer count, then the
@@ -136,13 +158,25 @@ class HotCache:
         """Whether a ducat with this count would rank above the lowest member."""
         return (transfers, ducat) > (self.threshold, self.lowest)
 
-    async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, pipe: Any = None) -> None:
-        """rows: current state of moved ducats (ducatId, transfers, holder, ...)."""
+    async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, seq: int, pipe: Any = None) -> None:
+        """rows: the state of moved ducats (ducatId, transfers, holder, ...) as of ``seq``,
+        which the set's seq becomes (the script is called even with no row, for it)."""
         members = [(r["transfers"], r["ducatId"], orjson.dumps(r).decode()) for r in rows
                    if self.can_enter(r["transfers"], r["ducatId"])]
-        if members:
-            await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat],
-                            args=[orjson.dumps(members), self.settings.hot_ducats], client=pipe)
+        await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat, self.keys.hot_ducats_seq],
+                        args=[orjson.dumps(members), self.settings.hot_ducats, seq], client=pipe)
+
+    async def replace_ducats(self, rows: Iterable[Mapping[str, Any]], *, seq: int) -> None:
+        """The whole set, as of ``seq``: the top ducats as PostgreSQL holds them (a rebuild)."""
+        members = [(r["transfers"], r["ducatId"], orjson.dumps(r).decode()) for r in rows]
+        await self._replace_top(keys=[self.keys.hot_ducats, self.keys.hot_ducat, self.keys.hot_ducats_seq],
+                                args=[orjson.dumps(members), seq])
+        self.threshold, self.lowest = 0, ""
+
+    async def ducats_seq(self) -> int | None:
+        """The seq the set is as of; None when Redis holds none (it restarted empty)."""
+        raw = await self.client.get(self.keys.hot_ducats_seq)
+        return None if raw is None else int(raw)
 
     async def record_transactions(self, records: Iterable[tuple[int, Sequence[Mapping[str, Any]]]], *,
                                   when: Mapping[int, int], watermark: int, pipe: Any = None) -> None:

@@ -1,28 +1,33 @@
 """The hot cache's most active ducats, against real PostgreSQL and Redis: the set is the
 top DUCATS_HOT_DUCATS by (transfer count, then the id's text, bytewise: Redis's order),
-whatever the order the batches came in, and once it is full only the candidates that rank
-above its lowest member are read from PostgreSQL and sent to Redis (with ties, a count
-threshold alone let every moved ducat in and out again)."""
+whatever the order the ducat-state sink's ranges came in; once it is full only the
+candidates that rank above its lowest member are sent (with ties, a count threshold alone
+let every moved ducat in and out again); a rebuild from ``ducats`` gives the same set with
+the sink's position as its seq; and neither a member nor the seq ever goes back (a late
+write of an older range, a zombie sink's, changes nothing)."""
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable
 
 import psycopg
 import redis.asyncio as aioredis
 
-from ducats.connect import pg_pool
+from ducats.connect import pg_connect
+from ducats.domain.consciousness import DucatState
 from ducats.keys import RedisKeys
 from ducats.settings import Settings
 from schemas.ducat_id import ducat_str
-from sinks.postgres.metrics import moved_ducats
+from sinks.postgres.hot_ducats import hot_rows, top_rows
 from sinks.postgres.migrate import migrate
 from sinks.redis.hot_cache import HotCache
 
 N = 10  # the set's size here (the setting's least)
+AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-async def test_the_set_is_the_top_by_count_then_id_and_only_rivals_are_read(
+async def test_the_set_is_the_top_by_count_then_id_and_never_goes_back(
         settings_factory: Callable[..., Settings], database_factory: Callable[[], str],
         redis_client: aioredis.Redis) -> None:
     url = database_factory()
@@ -36,27 +41,48 @@ async def test_the_set_is_the_top_by_count_then_id_and_only_rivals_are_read(
     ids = [b * 1_000_000 + i for b in (9, 10, 11) for i in range(1, 41)]
     counts = {d: 1 for d in ids} | {d: 2 for d in rng.sample(ids, 3)}
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""INSERT INTO ducats (id, batch, holder, mint_id, minted_at, transfer_count)
-                        SELECT i, i / 1000000, 'h', 'm', now(), c FROM unnest(%s::bigint[], %s::int[]) AS u(i, c)""",
-                     [list(counts), list(counts.values())])
-    pool = await pg_pool(url)
+        conn.execute("""INSERT INTO ducats (id, batch, holder, mint_id, minted_at, transfer_count, last_transfer_at)
+                        SELECT i, i / 1000000, 'h', 'm', now(), c, %s
+                        FROM unnest(%s::bigint[], %s::int[]) AS u(i, c)""", [AT, list(counts), list(counts.values())])
+        conn.execute("UPDATE ducat_state_position SET last_seq = 42")
     hot = HotCache(settings=s, client=redis_client)
+    expected = sorted(((counts[d], ducat_str(d)) for d in ids), reverse=True)[:N]
+
+    async def members() -> list[tuple[int, str]]:
+        found: list[tuple[bytes, float]] = await redis_client.zrange(  # type: ignore[assignment]
+            keys.hot_ducats, 0, -1, withscores=True)
+        return sorted(((int(sc), m.decode()) for m, sc in found), reverse=True)
+
     try:
         offered = list(ids)
         rng.shuffle(offered)
-        read: list[int] = []
-        for k in range(0, len(offered), N):  # batches of N moved ducats
+        sent: list[int] = []
+        for k in range(0, len(offered), N):  # ranges of N moved ducats, as the sink sends them
             await hot.refresh_threshold()
-            rows = await moved_ducats(pool, sorted(offered[k:k + N]), least=hot.threshold, above=hot.lowest)
-            read.append(len(rows))
-            await hot.record_ducats(rows)
-        members: list[tuple[bytes, float]] = await redis_client.zrange(  # type: ignore[assignment]
-            keys.hot_ducats, 0, -1, withscores=True)
-        expected = sorted(((counts[d], ducat_str(d)) for d in ids), reverse=True)[:N]
-        assert sorted(((int(sc), m.decode()) for m, sc in members), reverse=True) == expected
+            states = [DucatState(id=d, holder="h", transfer_count=counts[d], last_at=AT) for d in offered[k:k + N]]
+            sent.append(sum(hot.can_enter(st.transfer_count, ducat_str(st.id)) for st in states))
+            await hot.record_ducats(hot_rows(states), seq=k + 1)
+        assert await members() == expected
         assert set(await redis_client.hkeys(keys.hot_ducat)) == {m.encode() for _, m in expected}
-        # the first batch fills the set; later ones read only what ranks above its lowest member
-        assert read[0] == N and sum(read[1:]) < N * (len(read) - 1) / 2, read
+        assert await hot.ducats_seq() == len(offered) - N + 1
+        # the first range fills the set; later ones send only what ranks above its lowest member
+        assert sent[0] == N and sum(sent[1:]) < N * (len(sent) - 1) / 2, sent
+
+        # a late write of an older range: a lower count and an older seq change nothing
+        top_count, top_id = expected[0]
+        stale = DucatState(id=ids[[ducat_str(d) for d in ids].index(top_id)], holder="zombie",
+                           transfer_count=top_count - 1, last_at=AT)
+        await hot.record_ducats(hot_rows([stale]), seq=1)
+        assert await members() == expected and await hot.ducats_seq() == len(offered) - N + 1
+        assert b"zombie" not in (await redis_client.hget(keys.hot_ducat, top_id) or b"")
+
+        # the rebuild from PostgreSQL (after a crash between the sink's commit and this write,
+        # or a Redis restart): the same set, as of the sink's position
+        await redis_client.delete(keys.hot_ducats, keys.hot_ducat, keys.hot_ducats_seq)
+        async with await pg_connect(url) as aconn:
+            rows, seq = await top_rows(aconn, N)
+        assert seq == 42 and [(r["transfers"], r["ducatId"]) for r in rows] == expected
+        await hot.replace_ducats(rows, seq=seq)
+        assert await members() == expected and await hot.ducats_seq() == 42
     finally:
-        await pool.close()
-        await redis_client.delete(keys.hot_ducats, keys.hot_ducat)
+        await redis_client.delete(keys.hot_ducats, keys.hot_ducat, keys.hot_ducats_seq)

@@ -385,14 +385,14 @@ def test_the_snapshot_document() -> None:
     p2 = fold([b.transfer("alice", "bob", 3, 20, impact=0.2)])
     p2.edges = 1
     census = {"temperature": {"hot": 11, "cold": 89}, "stage": {"0": 100}, "level": {"0.0": 100}}
-    snap = snapshot({2: p2, 0: p0}, census=census, top=[("BATCH-1-000001", 2)], active_edges=1)
+    snap = snapshot({2: p2, 0: p0}, census=census, top=[("BATCH-1-000001", 2)], top_seq=2, active_edges=1)
     assert snap == {
         "generatedAt": "2024-10-04T12:00:00+00:00",
         "position": {"seq": 3, "events": 3, "complete": True, "partitions": {"0": 2, "2": 3}},
         "supply": 100, "circulation": 8, "holders": 3, "mints": 1, "transfers": 2, "moves": 11, "late": 0,
         "impact": 0.5, "watermark": "2024-10-04T00:00:20+00:00", "velocity": snap["velocity"],
         "network": {"edges": 1, "activeConnections": 1},
-        "topCirculating": [{"ducatId": "BATCH-1-000001", "transfers": 2}],
+        "topCirculating": [{"ducatId": "BATCH-1-000001", "transfers": 2}], "topCirculatingAsOfSeq": 2,
         "temperature": {"hot": 11, "cold": 89},
         "consciousness": {"stages": {"0": 100}, "levels": {"0.0": 100}},
     }
