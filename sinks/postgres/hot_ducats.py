@@ -33,7 +33,7 @@ from sinks.redis.hot_cache import HotCache
 
 __all__ = ["HotDucats", "hot_rows", "top_rows"]
 log = get_logger(__name__)
-RETRY_EVERY = 1.0  # seconds between attempts while Redis fails
+RETRY_EVERY = 1.0  # seconds between attempts while Redis fails, and between looks at it while idle
 
 # The hot cache's order in SQL: transfers, then the id's text (schemas/ducat_id.py) bytewise.
 _TOP = """SELECT id, holder, transfer_count, consciousness_level, temperature::text, last_transfer_at
@@ -71,7 +71,7 @@ class HotDucats:
         self.settings = settings
         self.client = redis_client(settings.redis_url)
         self.cache = HotCache(settings=settings, client=self.client)
-        self.synced = False  # the set's seq is the last one this sink sent (or rebuilt)
+        self.synced: int | None = None  # the set's seq as this sink last set it; None: look first
         self.retry_at = 0.0
 
     async def publish(self, conn: psycopg.AsyncConnection[Any], changes: Mapping[int, DucatState] | None,
@@ -79,17 +79,26 @@ class HotDucats:
         """After a range's commit (``changes``, up to ``seq``), or with ``changes=None`` when
         the sink is idle: the set's seq afterwards, None while Redis fails. Never raises a
         Redis error."""
-        if not self.synced and time.monotonic() < self.retry_at:
+        now = time.monotonic()
+        if self.synced is None and now < self.retry_at:
             return None
         try:
-            if not self.synced:
-                return await self._sync(conn)
-            if changes:
+            if self.synced is not None and changes is not None:  # a range: even one of mints only moves the seq
                 await self.cache.refresh_threshold()
-                await self.cache.record_ducats(hot_rows(changes.values()), seq=seq)
-            return seq
+                if await self.cache.record_ducats(hot_rows(changes.values()), seq=seq, after=self.synced):
+                    self.synced = seq
+                else:  # Redis's seq is not the one this sink set: rebuild
+                    log.warning("state.hot.diverged", seq=seq, expected=self.synced)
+                    self.synced = None
+            elif self.synced is not None and now >= self.retry_at:  # idle: has Redis restarted empty?
+                self.retry_at = now + RETRY_EVERY
+                if await self.cache.ducats_seq() != self.synced:
+                    self.synced = None
+            if self.synced is None:
+                self.synced = await self._sync(conn)
+            return self.synced
         except (redis_errors.RedisError, OSError) as exc:
-            self.synced, self.retry_at = False, time.monotonic() + RETRY_EVERY
+            self.synced, self.retry_at = None, time.monotonic() + RETRY_EVERY
             log.warning("state.hot.failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
             return None
 
@@ -103,7 +112,6 @@ class HotDucats:
             rows, seq = await top_rows(conn, self.settings.hot_ducats)
             await self.cache.replace_ducats(rows, seq=seq)
             log.info("state.hot.rebuilt", ducats=len(rows), seq=seq, was=stored)
-        self.synced = True
         return seq
 
     async def stop(self) -> None:

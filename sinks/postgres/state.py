@@ -147,13 +147,16 @@ class StateSink:
         await cur.execute("UPDATE ducat_state_position SET last_seq = %s, watermark = %s", [hi, batch.watermark])
         return batch.changes
 
-    async def run(self, wake: asyncio.Event, on_report: Callable[[StateReport, float], None] | None = None) -> None:
-        """Apply the log for as long as the task lives: a range after another while there is a
-        backlog, then wait for ``wake`` (the ledger sets it after each commit) or IDLE_WAIT.
-        ``on_report(report, seconds)`` after each look (default :func:`record`).
-        Errors leave (the ledger's term decides: a retriable one starts a new term)."""
+    async def run(self, wake: asyncio.Event, on_report: Callable[[StateReport, float], None] | None = None,
+                  stop: asyncio.Event | None = None) -> None:
+        """Apply the log for as long as the task lives, or until ``stop`` is set (then it
+        returns between two looks, so a range's Redis write follows its commit): a range
+        after another while there is a backlog, then wait for ``wake`` (the ledger sets it
+        after each commit) or IDLE_WAIT. ``on_report(report, seconds)`` after each look
+        (default :func:`record`). Errors leave (the ledger's term decides: a retriable one
+        starts a new term)."""
         on_report = on_report or record
-        while True:
+        while stop is None or not stop.is_set():
             wake.clear()  # before the read: a commit after it wakes the next wait
             started = time.perf_counter()
             report = await self.apply_once()

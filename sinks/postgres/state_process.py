@@ -8,6 +8,9 @@ talks to it over two pipes:
 - **wake**: the ledger writes a byte to the child's stdin after each commit;
   the child applies ranges until it is caught up, then waits for the next byte
   or ``IDLE_WAIT``. The end of its stdin means the ledger is gone: it exits.
+- **stop**: SIGTERM; the child finishes the range in hand (its commit and its
+  hot ducats' Redis write) and exits 0. The ledger sends SIGKILL after
+  ``STOP_WAIT``.
 - **report**: the child writes one JSON line per look at the log to its stdout;
   the ledger turns each into its gauges, histogram and ``state.batch`` log line
   (:func:`sinks.postgres.state.record`), so ``/metrics`` and the log stay the
@@ -123,8 +126,14 @@ def _report(report: StateReport, seconds: float) -> None:
 async def _child(settings: Settings) -> int:
     sink = StateSink(settings=settings)
     await sink.connect()
-    wake = asyncio.Event()
-    tasks = [asyncio.create_task(sink.run(wake, _report)), asyncio.create_task(_wakes(wake))]
+    wake, stop = asyncio.Event(), asyncio.Event()
+
+    def stopping() -> None:  # SIGTERM (the term ends): finish the range and its Redis write, then exit 0
+        stop.set()
+        wake.set()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping)
+    tasks = [asyncio.create_task(sink.run(wake, _report, stop)), asyncio.create_task(_wakes(wake))]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in done:

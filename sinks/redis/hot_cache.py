@@ -62,20 +62,14 @@ end
 return #old
 """
 
-# Add members with absolute scores, keep the top N, drop the details of the evicted, and
-# raise the set's seq (KEYS[3]) to ARGV[3]. A member only rises: a ducat's count only grows,
-# so a late write of an older range (a zombie sink's) cannot take one back; nor the seq.
+# Only if the set's seq (KEYS[3]) is still ARGV[4], the one this writer last set (else -1:
+# Redis restarted empty, a write was lost, or another writer came between; the writer then
+# rebuilds): add members with absolute scores, keep the top N, drop the details of the
+# evicted, and set the seq to ARGV[3].
 _KEEP_TOP = """
-for _, m in ipairs(cjson.decode(ARGV[1])) do
-  local cur = redis.call('ZSCORE', KEYS[1], m[2])
-  if not cur or tonumber(cur) <= m[1] then
-    redis.call('ZADD', KEYS[1], m[1], m[2])
-    redis.call('HSET', KEYS[2], m[2], m[3])
-  end
-end
-if tonumber(ARGV[3]) > tonumber(redis.call('GET', KEYS[3]) or '-1') then
-  redis.call('SET', KEYS[3], ARGV[3])
-end
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
+redis.call('SET', KEYS[3], ARGV[3])
+""" + _ADD + """
 local n = tonumber(ARGV[2])
 local extra = redis.call('ZCARD', KEYS[1]) - n
 if extra > 0 then
@@ -158,13 +152,15 @@ class HotCache:
         """Whether a ducat with this count would rank above the lowest member."""
         return (transfers, ducat) > (self.threshold, self.lowest)
 
-    async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, seq: int, pipe: Any = None) -> None:
+    async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, seq: int, after: int) -> bool:
         """rows: the state of moved ducats (ducatId, transfers, holder, ...) as of ``seq``,
-        which the set's seq becomes (the script is called even with no row, for it)."""
+        which the set's seq becomes, if it is still ``after`` (the seq this writer last set);
+        False, and nothing written, if it is not."""
         members = [(r["transfers"], r["ducatId"], orjson.dumps(r).decode()) for r in rows
                    if self.can_enter(r["transfers"], r["ducatId"])]
-        await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat, self.keys.hot_ducats_seq],
-                        args=[orjson.dumps(members), self.settings.hot_ducats, seq], client=pipe)
+        extra = await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat, self.keys.hot_ducats_seq],
+                                args=[orjson.dumps(members), self.settings.hot_ducats, seq, after])
+        return int(extra) >= 0
 
     async def replace_ducats(self, rows: Iterable[Mapping[str, Any]], *, seq: int) -> None:
         """The whole set, as of ``seq``: the top ducats as PostgreSQL holds them (a rebuild)."""

@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 import psycopg
+import redis
 
+from ducats.keys import RedisKeys
 from ducats.procs import WorkerProcess
 from schemas import batches
 from ducats.settings import Settings
@@ -160,11 +162,29 @@ async def test_state_sink_kill_mid_batch(
     await matches_reference_and_clean_run(s, w, ledger_runner, settings_factory, database_factory)
 
 
+def hot_seq(s: Settings) -> int | None:
+    """The seq the hot cache's most active ducats are as of (sinks/postgres/hot_ducats.py)."""
+    with redis.Redis.from_url(s.redis_url) as r:
+        raw = r.get(RedisKeys.of(s).hot_ducats_seq)
+    return None if raw is None else int(raw)
+
+
+def hot_set(s: Settings) -> tuple[list[tuple[bytes, float]], dict[bytes, dict[str, Any]]]:
+    """The hot ducats and their details, but the temperature: a set rebuilt from ``ducats``
+    shows the cooling since each ducat's move, one kept range by range its move's."""
+    keys = RedisKeys.of(s)
+    with redis.Redis.from_url(s.redis_url) as r:
+        members: Any = r.zrange(keys.hot_ducats, 0, -1, withscores=True)
+        details: Any = r.hgetall(keys.hot_ducat)
+    return members, {k: {f: v for f, v in orjson.loads(d).items() if f != "temperature"} for k, d in details.items()}
+
+
 async def matches_reference_and_clean_run(s: Settings, w: Any, ledger_runner: Callable[..., Awaitable[None]],
                                           settings_factory: Callable[..., Settings],
                                           database_factory: Callable[[], str]) -> None:
     """Every ducat's holder and the rejections are the reference model's, the census is what
-    the rows count, and every table equals a clean run's of the same input."""
+    the rows count, every table equals a clean run's of the same input, and so do the hot
+    cache's most active ducats, as of the last seq."""
     with psycopg.connect(s.database_url) as conn:
         rows = conn.execute("SELECT id, holder FROM ducats").fetchall()
         assert census(conn) == counted(conn)
@@ -177,6 +197,23 @@ async def matches_reference_and_clean_run(s: Settings, w: Any, ledger_runner: Ca
     await ledger_runner(clean)
     await wait_caught_up(clean)
     assert snapshot(s) == snapshot(clean)
+    expected_seq = len(w.mints) + len(w.reference.accepted)
+    assert hot_seq(s) == expected_seq  # the crashed run's ledger is stopped: its last write is there
+    await wait_for("the clean run's hot ducats", lambda: hot_seq(clean) == expected_seq)
+    crashed = hot_set(s)
+    assert sorted(crashed[0]) == reference_top(w, s.hot_ducats)
+    assert crashed == hot_set(clean)
+
+
+def reference_top(w: Any, n: int) -> list[tuple[bytes, float]]:
+    """The ``n`` most moved ducats by the reference's decisions (count, then id text), sorted."""
+    accepted, moves = set(w.reference.accepted), Counter[str]()
+    for _, raw in w.transfers:
+        e = orjson.loads(raw)
+        if e["transactionId"] in accepted:  # its first occurrence: the one accepted
+            accepted.discard(e["transactionId"])
+            moves.update(e["ducatIds"])
+    return sorted((d.encode(), float(c)) for c, d in sorted(((c, d) for d, c in moves.items()), reverse=True)[:n])
 
 
 def state_child(proc: WorkerProcess) -> int | None:
@@ -220,6 +257,11 @@ async def test_state_process_killed_alone_or_orphaned(
     await wait_state_seq(s, start + 300, proc)
     os.kill(first, signal.SIGKILL)  # the sink alone, a few ranges into the backlog
     killed_at = state_seq(s)
+    # ... as if killed between its commit and its Redis write: the hot ducats' seq back, members lost
+    keys = RedisKeys.of(s)
+    with redis.Redis.from_url(s.redis_url) as r:
+        r.set(keys.hot_ducats_seq, killed_at - 100)
+        r.zpopmax(keys.hot_ducats, 50)
     assert killed_at < last_seq(s) < expected_seq, (killed_at, last_seq(s), expected_seq)
     second = await wait_for("no new ducat-state process after the first was killed",
                             lambda: (c := state_child(proc)) != first and c, proc)

@@ -3,8 +3,8 @@ top DUCATS_HOT_DUCATS by (transfer count, then the id's text, bytewise: Redis's 
 whatever the order the ducat-state sink's ranges came in; once it is full only the
 candidates that rank above its lowest member are sent (with ties, a count threshold alone
 let every moved ducat in and out again); a rebuild from ``ducats`` gives the same set with
-the sink's position as its seq; and neither a member nor the seq ever goes back (a late
-write of an older range, a zombie sink's, changes nothing)."""
+the sink's position as its seq; and a write that does not follow the seq its writer last
+set (Redis restarted empty, a write was lost, a zombie sink came between) changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
@@ -57,23 +57,28 @@ async def test_the_set_is_the_top_by_count_then_id_and_never_goes_back(
         offered = list(ids)
         rng.shuffle(offered)
         sent: list[int] = []
+        # Without a seq (Redis empty) nothing is written: the sink rebuilds first
+        assert not await hot.record_ducats(hot_rows([DucatState(id=ids[0], holder="h", transfer_count=1)]),
+                                           seq=1, after=0)
+        assert await members() == [] and await hot.ducats_seq() is None
+        await hot.replace_ducats([], seq=0)
         for k in range(0, len(offered), N):  # ranges of N moved ducats, as the sink sends them
             await hot.refresh_threshold()
             states = [DucatState(id=d, holder="h", transfer_count=counts[d], last_at=AT) for d in offered[k:k + N]]
             sent.append(sum(hot.can_enter(st.transfer_count, ducat_str(st.id)) for st in states))
-            await hot.record_ducats(hot_rows(states), seq=k + 1)
+            assert await hot.record_ducats(hot_rows(states), seq=k + N, after=k)
         assert await members() == expected
         assert set(await redis_client.hkeys(keys.hot_ducat)) == {m.encode() for _, m in expected}
-        assert await hot.ducats_seq() == len(offered) - N + 1
+        assert await hot.ducats_seq() == len(offered)
         # the first range fills the set; later ones send only what ranks above its lowest member
         assert sent[0] == N and sum(sent[1:]) < N * (len(sent) - 1) / 2, sent
 
-        # a late write of an older range: a lower count and an older seq change nothing
+        # a late write of an older range (a zombie's): it does not follow the seq, so it changes nothing
         top_count, top_id = expected[0]
         stale = DucatState(id=ids[[ducat_str(d) for d in ids].index(top_id)], holder="zombie",
-                           transfer_count=top_count - 1, last_at=AT)
-        await hot.record_ducats(hot_rows([stale]), seq=1)
-        assert await members() == expected and await hot.ducats_seq() == len(offered) - N + 1
+                           transfer_count=top_count + 5, last_at=AT)
+        assert not await hot.record_ducats(hot_rows([stale]), seq=N, after=0)
+        assert await members() == expected and await hot.ducats_seq() == len(offered)
         assert b"zombie" not in (await redis_client.hget(keys.hot_ducat, top_id) or b"")
 
         # the rebuild from PostgreSQL (after a crash between the sink's commit and this write,
