@@ -85,7 +85,9 @@ class HotDucats:
         try:
             if self.synced is not None and changes is not None:  # a range: even one of mints only moves the seq
                 await self.cache.refresh_threshold()
-                if await self.cache.record_ducats(hot_rows(changes.values()), seq=seq, after=self.synced):
+                least = self.cache.threshold  # below it a ducat cannot enter: no id text, no row
+                rivals = [st for st in changes.values() if st.transfer_count >= least]
+                if await self.cache.record_ducats(hot_rows(rivals), seq=seq, after=self.synced):
                     self.synced = seq
                 else:  # Redis's seq is not the one this sink set: rebuild
                     log.warning("state.hot.diverged", seq=seq, expected=self.synced)
