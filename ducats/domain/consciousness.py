@@ -267,9 +267,17 @@ def _memory(st: DucatState, move: Move, *, first: bool, rose: bool, rested: bool
     if significance < MEMORY_THRESHOLD:
         return None
     to = move.receiver
-    text = {"left_treasury": f"left the treasury for {to}", "first_transfer": f"first transfer: {move.sender} to {to}",
-            "stage_up": f"reached stage {st.stage}", "reawakened": f"woke from rest, moved to {to}",
-            "great_transfer": f"moved with {move.count - 1} others to {to}"}[kind]
+    # only the kept kind's text is built (this runs for most first moves)
+    if kind == "first_transfer":
+        text = f"first transfer: {move.sender} to {to}"
+    elif kind == "left_treasury":
+        text = f"left the treasury for {to}"
+    elif kind == "stage_up":
+        text = f"reached stage {st.stage}"
+    elif kind == "reawakened":
+        text = f"woke from rest, moved to {to}"
+    else:
+        text = f"moved with {move.count - 1} others to {to}"
     return Memory(ducat_id=st.id, memory_id=move.seq, created_at=move.at, kind=kind,
                   counterparty=None if kind == "stage_up" else to, memory=text, significance=significance)
 
