@@ -154,8 +154,8 @@ def iso(seconds: int) -> str:
 async def test_snapshot_is_exact_after_50k_transfers(
         ledger_settings: Settings, ledger_runner: Callable[..., Awaitable[None]],
         process_factory: Callable[..., WorkerProcess]) -> None:
-    s = ledger_settings
-    worker = process_factory("worker", s, DUCATS_HOT_DUCATS="100", DUCATS_HOT_EDGES="50")
+    s = ledger_settings.model_copy(update={"hot_ducats": 100})  # the hot ducats are the ledger's sink's
+    worker = process_factory("worker", s, DUCATS_HOT_EDGES="50")
     await wait_worker_ready(s, worker)
     await run_workload(s, ledger_runner, transfers=50_000, seed=4)
     await wait_caught_up(s, timeout=300)
@@ -180,6 +180,10 @@ async def check_hot_cache(s: Settings, snap: dict[str, Any]) -> None:
     true count; recent transactions and edges stay inside their bounds."""
     client = aioredis.Redis.from_url(s.redis_url)
     try:
+        deadline = time.monotonic() + 60  # the ducat-state sink writes the top after its commit
+        while int(await client.get(s.redis_key("hot", "ducats", "seq")) or -1) < snap["position"]["seq"]:
+            assert time.monotonic() < deadline, "the hot ducats did not reach the snapshot's seq"
+            await asyncio.sleep(0.1)
         top: list[tuple[bytes, float]] = await client.zrevrange(  # type: ignore[assignment]
             s.redis_key("hot", "ducats"), 0, -1, withscores=True)
         details = await client.hlen(s.redis_key("hot", "ducat"))
