@@ -16,6 +16,7 @@ and tries again at most every ``RETRY_EVERY`` seconds.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,11 +44,17 @@ _TOP = """SELECT id, holder, transfer_count, consciousness_level, temperature::t
           LIMIT %s"""
 
 
+def _row(ducat: int, transfers: int, holder: str, level: float, temperature: str,
+         at: dt.datetime | None) -> dict[str, Any]:
+    """The hot cache's details of one ducat (README, "Metric formats")."""
+    return {"ducatId": ducat_str(ducat), "transfers": transfers, "holder": holder, "level": level,
+            "temperature": temperature, "lastTransferAt": None if at is None else at.isoformat()}
+
+
 def hot_rows(states: Iterable[DucatState]) -> Iterable[dict[str, Any]]:
-    """The hot cache's details of each ducat (README, "Metric formats")."""
+    """The hot cache's details of each of ``states``, as the sink computed them."""
     for st in states:
-        yield {"ducatId": ducat_str(st.id), "transfers": st.transfer_count, "holder": st.holder, "level": st.level,
-               "temperature": st.temperature, "lastTransferAt": None if st.last_at is None else st.last_at.isoformat()}
+        yield _row(st.id, st.transfer_count, st.holder, st.level, st.temperature, st.last_at)
 
 
 async def top_rows(conn: psycopg.AsyncConnection[Any], n: int) -> tuple[list[dict[str, Any]], int]:
@@ -58,8 +65,7 @@ async def top_rows(conn: psycopg.AsyncConnection[Any], n: int) -> tuple[list[dic
         await cur.execute("SELECT last_seq FROM ducat_state_position")
         (seq,) = await cur.fetchone()  # type: ignore[misc]
         await cur.execute(_TOP, [n])
-        rows = [{"ducatId": ducat_str(i), "transfers": count, "holder": holder, "level": round(level, 6),
-                 "temperature": temperature, "lastTransferAt": None if at is None else at.isoformat()}
+        rows = [_row(i, count, holder, round(level, 6), temperature, at)  # level: a real column, at 6 places
                 for i, holder, count, level, temperature, at in await cur.fetchall()]
     return rows, int(seq)
 
