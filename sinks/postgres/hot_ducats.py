@@ -91,11 +91,8 @@ class HotDucats:
         try:
             if self.synced is not None and changes is not None:  # a range: even one of mints only moves the seq
                 await self.cache.refresh_threshold()
-                # Only the ducats that rank above the set's lowest member get a row (HotCache.can_enter,
-                # with the id's text built only for a tie on the count).
-                least, lowest = self.cache.threshold, self.cache.lowest
-                rivals = [st for st in changes.values() if st.transfer_count > least
-                          or st.transfer_count == least and ducat_str(st.id) > lowest]
+                # Only the ducats that rank above the set's lowest member get a row.
+                rivals = [st for st in changes.values() if self.cache.can_enter(st.transfer_count, st.id)]
                 if await self.cache.record_ducats(hot_rows(rivals), seq=seq, after=self.synced):
                     self.synced = seq
                 else:  # Redis's seq is not the one this sink set: rebuild

@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 from ducats.domain.network import Edge
 from ducats.keys import RedisKeys
 from ducats.settings import Settings
+from schemas.ducat_id import ducat_str
 
 HOUR = 3600
 
@@ -148,16 +149,17 @@ class HotCache:
                 self.lowest = member.decode() if isinstance(member, bytes) else str(member)
         return self.threshold
 
-    def can_enter(self, transfers: int, ducat: str) -> bool:
-        """Whether a ducat with this count would rank above the lowest member."""
-        return (transfers, ducat) > (self.threshold, self.lowest)
+    def can_enter(self, transfers: int, ducat: int) -> bool:
+        """Whether a ducat with this count would rank above the lowest member (as of the last
+        refresh_threshold); the id's text is built only for a tie on the count."""
+        return transfers > self.threshold or transfers == self.threshold and ducat_str(ducat) > self.lowest
 
     async def record_ducats(self, rows: Iterable[Mapping[str, Any]], *, seq: int, after: int) -> bool:
-        """rows: the state of moved ducats (ducatId, transfers, holder, ...) as of ``seq``,
-        which the set's seq becomes, if it is still ``after`` (the seq this writer last set);
-        False, and nothing written, if it is not."""
-        members = [(r["transfers"], r["ducatId"], orjson.dumps(r).decode()) for r in rows
-                   if self.can_enter(r["transfers"], r["ducatId"])]
+        """rows: the state of moved ducats (ducatId, transfers, holder, ...) as of ``seq``, those
+        that can enter (can_enter: the writer filters, so it builds rows only for them); the
+        set's seq becomes ``seq`` if it is still ``after`` (the seq this writer last set);
+        False, and nothing written, if it is not. A row that ranks too low is trimmed here."""
+        members = [(r["transfers"], r["ducatId"], orjson.dumps(r).decode()) for r in rows]
         extra = await self._top(keys=[self.keys.hot_ducats, self.keys.hot_ducat, self.keys.hot_ducats_seq],
                                 args=[orjson.dumps(members), self.settings.hot_ducats, seq, after])
         return int(extra) >= 0

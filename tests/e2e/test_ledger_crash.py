@@ -22,7 +22,7 @@ from ducats.procs import WorkerProcess
 from schemas import batches
 from ducats.settings import Settings
 from tests.fixtures.consciousness import census, counted, snapshot, twin
-from tests.fixtures.ledger import publish, read_all, wait_caught_up
+from tests.fixtures.ledger import hot_seq, publish, read_all, wait_caught_up, wait_hot_seq
 from tests.reference import make_workload
 
 
@@ -162,13 +162,6 @@ async def test_state_sink_kill_mid_batch(
     await matches_reference_and_clean_run(s, w, ledger_runner, settings_factory, database_factory)
 
 
-def hot_seq(s: Settings) -> int | None:
-    """The seq the hot cache's most active ducats are as of (sinks/postgres/hot_ducats.py)."""
-    with redis.Redis.from_url(s.redis_url) as r:
-        raw = r.get(RedisKeys.of(s).hot_ducats_seq)
-    return None if raw is None else int(raw)
-
-
 def hot_set(s: Settings) -> tuple[list[tuple[bytes, float]], dict[bytes, dict[str, Any]]]:
     """The hot ducats and their details, but the temperature: a set rebuilt from ``ducats``
     shows the cooling since each ducat's move, one kept range by range its move's."""
@@ -198,8 +191,8 @@ async def matches_reference_and_clean_run(s: Settings, w: Any, ledger_runner: Ca
     await wait_caught_up(clean)
     assert snapshot(s) == snapshot(clean)
     expected_seq = len(w.mints) + len(w.reference.accepted)
-    assert hot_seq(s) == expected_seq  # the crashed run's ledger is stopped: its last write is there
-    await wait_for("the clean run's hot ducats", lambda: hot_seq(clean) == expected_seq)
+    assert await hot_seq(s) == expected_seq  # the crashed run's ledger is stopped: its last write is there
+    await wait_hot_seq(clean, expected_seq)
     crashed = hot_set(s)
     assert sorted(crashed[0]) == reference_top(w, s.hot_ducats)
     assert crashed == hot_set(clean)

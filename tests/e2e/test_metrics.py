@@ -23,7 +23,7 @@ from ducats.domain.network import Edge, edge_key, fold_edges
 from ducats.kafka import end_offsets
 from ducats.procs import WorkerProcess, post_mortems
 from ducats.settings import Settings
-from tests.fixtures.ledger import publish, read_all, wait_caught_up, wait_worker_ready
+from tests.fixtures.ledger import publish, read_all, wait_caught_up, wait_hot_seq, wait_worker_ready
 from tests.reference import make_workload
 
 START = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
@@ -178,12 +178,9 @@ async def test_snapshot_is_exact_after_50k_transfers(
 async def check_hot_cache(s: Settings, snap: dict[str, Any]) -> None:
     """The top set holds exactly the 100 highest transfer counts, each with its
     true count; recent transactions and edges stay inside their bounds."""
+    await wait_hot_seq(s, snap["position"]["seq"])
     client = aioredis.Redis.from_url(s.redis_url)
     try:
-        deadline = time.monotonic() + 60  # the ducat-state sink writes the top after its commit
-        while int(await client.get(s.redis_key("hot", "ducats", "seq")) or -1) < snap["position"]["seq"]:
-            assert time.monotonic() < deadline, "the hot ducats did not reach the snapshot's seq"
-            await asyncio.sleep(0.1)
         top: list[tuple[bytes, float]] = await client.zrevrange(  # type: ignore[assignment]
             s.redis_key("hot", "ducats"), 0, -1, withscores=True)
         details = await client.hlen(s.redis_key("hot", "ducat"))
