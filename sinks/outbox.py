@@ -91,7 +91,7 @@ class OutboxPublisher:
         while True:
             with self._pg():
                 cur = await conn.execute("SELECT id, topic, key, value, partition FROM outbox ORDER BY id LIMIT %s",
-                                         [PUBLISH_BATCH])
+                                         [PUBLISH_BATCH], binary=True)  # the values as bytes, not hex text
                 rows = await cur.fetchall()
                 if not rows:
                     await conn.commit()

@@ -352,7 +352,9 @@ class LedgerSink:
         await q.save_balances(cur, {h: ledger.balances[h] for h in ledger.changed_balances})
         if outbox:
             with report.step("outbox"):
-                await q.copy_rows(cur, "COPY outbox (topic, key, value, partition) FROM STDIN", outbox)
+                # binary: the values (the events, twice) go as they are, not hex-escaped and decoded
+                await q.copy_binary_rows(cur, "COPY outbox (topic, key, value, partition) FROM STDIN (FORMAT BINARY)",
+                                         outbox, ("text", "bytea", "bytea", "int4"))
 
     async def _write_log(self, cur: psycopg.AsyncCursor[Any], rows: _Rows) -> None:
         """The accepted log itself: mints, transaction ids, transactions, moves."""
