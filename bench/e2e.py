@@ -52,6 +52,7 @@ from reads.pipeline import ledger_lag, live_workers, wait_caught_up
 SLICE_S = 0.01          # the generator sends a slice of the schedule every 10 ms
 POLL_S = 0.005          # how often the snapshot is read
 SAMPLE_S = 0.5          # how often the lags are sampled
+LAGS = ("ledger", "state", "worker")  # "state", the ducat-state sink's seqs, is also in "ledger"
 FRESH_P99_S = 1.0       # a sustainable rate keeps freshness p99 at or under this
 RAW_LATENCY_MAX = 50_000  # records of the raw baseline per rate (it runs for up to 5 s of the rate)
 
@@ -136,19 +137,29 @@ async def _snapshots(s: Settings, out: Observed, stop: asyncio.Event) -> None:
         await client.aclose()
 
 
-async def _ledger_seq(s: Settings) -> int:
+async def _seqs(s: Settings) -> tuple[int, int]:
+    """The last seq the ledger decided, and the last the ducat-state sink applied."""
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(s.database_url) as conn:
-        row = await (await conn.execute("SELECT last_seq FROM ledger_state")).fetchone()
-    return int(row[0]) if row else 0
+        row = await (await conn.execute("SELECT l.last_seq, p.last_seq FROM ledger_state AS l, "
+                                        "ducat_state_position AS p")).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def _ledger_seq(s: Settings) -> int:
+    return (await _seqs(s))[0]
 
 
 async def _lags(s: Settings, out: list[dict[str, float]], stop: asyncio.Event, snapshot_events: Observed) -> None:
+    """Every SAMPLE_S: the ledger's lag (ledger_lag: input, outbox and the sink's seqs), the
+    part of it that is the ducat-state sink's (seqs decided, not yet applied to ``ducats``),
+    and the worker's (seqs decided, not yet in the snapshot)."""
     while not stop.is_set():
-        seq = await _ledger_seq(s)
+        seq, applied = await _seqs(s)
         counted = snapshot_events.events[-1][1] if snapshot_events.events else 0
-        out.append({"t": time.time(), "ledger": await ledger_lag(s), "worker": max(0, seq - counted), "seq": seq})
+        out.append({"t": time.time(), "ledger": await ledger_lag(s), "state": max(0, seq - applied),
+                    "worker": max(0, seq - counted), "seq": seq})
         await asyncio.sleep(SAMPLE_S)
 
 
@@ -215,9 +226,9 @@ async def run_rate(env: BenchEnv, procs: list[WorkerProcess], chain: TransferCha
         status.say(f"{rate:,} transfers/s offered for {p.seconds:.0f} s ({n:,} transfers)")
         took, sent_at = await open_loop(s, records, keys, rate)
         window_end = time.time()
-        lag_end = lags[-1] if lags else {"ledger": 0.0, "worker": 0.0}
+        lag_end = lags[-1] if lags else {"ledger": 0.0, "state": 0.0, "worker": 0.0}
         seq_end = await _ledger_seq(s)
-        growth = {k: _growth(lags, k) for k in ("ledger", "worker")}
+        growth = {k: _growth(lags, k) for k in LAGS}
         with status.step(f"catching up after {rate:,}/s"):
             try:
                 await wait_caught_up(s, timeout=p.catch_up)
@@ -252,7 +263,7 @@ async def run_rate(env: BenchEnv, procs: list[WorkerProcess], chain: TransferCha
     folded_rate = (folded[-1][1] - folded[0][1]) / (folded[-1][0] - folded[0][0]) if len(folded) > 1 and \
         folded[-1][0] > folded[0][0] else 0.0
     raw = await raw_kafka_latency(env, min(RAW_LATENCY_MAX, rate * 5), rate)
-    flat = {k: lag_end[k] <= rate for k in ("ledger", "worker")}
+    flat = {k: lag_end[k] <= rate for k in LAGS}  # at most a second behind at the end
     p99 = percentile(fresh, 0.99)
     return {
         "rate": rate, "transfers": n, "offered_per_s": round(n / took, 1),
@@ -260,7 +271,7 @@ async def run_rate(env: BenchEnv, procs: list[WorkerProcess], chain: TransferCha
         "moves_per_s": round((seq_end - seq_before) / p.seconds * p.per_transfer, 1),
         "freshness_ms": {"p50": round(percentile(fresh, 0.5) * 1000, 1), "p99": round(p99 * 1000, 1)},
         "seen": len(fresh), "never_seen": n - len(fresh),
-        "lag_end": {k: int(lag_end[k]) for k in ("ledger", "worker")},
+        "lag_end": {k: int(lag_end[k]) for k in LAGS},
         "lag_growth_per_s": {k: round(v, 1) for k, v in growth.items()},
         "lag_flat": flat, "caught_up_after": caught_up,
         "peak_rss_bytes": {name: peak_rss(pid) for name, pid in watched(procs).items()},
@@ -356,7 +367,8 @@ def e2e_table(result: dict[str, Any]) -> Table:
     t = Table(title=f"bench e2e: {result['params']['ducats']:,} ducats, {result['params']['ducats_per_transfer']} "
                     f"per transfer, {result['params']['seconds']:.0f} s per rate")
     for col in ("offered/s", "sent/s", "applied/s", "folded/s", "fresh p50 ms", "fresh p99 ms",
-                "raw p99 ms", "ratio", "ledger lag", "worker lag", "RSS ledger / state / worker MB", "ok"):
+                "raw p99 ms", "ratio", "ledger lag", "of it the sink's", "worker lag", "RSS ledger / state / worker MB",
+                "ok"):
         t.add_column(col, justify="right")
     for r in result["rates"]:
         rss = r["peak_rss_bytes"]
@@ -364,6 +376,7 @@ def e2e_table(result: dict[str, Any]) -> Table:
                   f"{r['folded_per_s']:,.0f}", f"{r['freshness_ms']['p50']:,.0f}", f"{r['freshness_ms']['p99']:,.0f}",
                   f"{r['raw_kafka_ms']['p99']:.1f}", f"{r['p99_ratio_to_raw']}x",
                   f"{r['lag_end']['ledger']:,}{'' if r['lag_flat']['ledger'] else ' ↑'}",
+                  f"{r['lag_end'].get('state', 0):,}{'' if r['lag_flat'].get('state', True) else ' ↑'}",
                   f"{r['lag_end']['worker']:,}{'' if r['lag_flat']['worker'] else ' ↑'}",
                   " / ".join(f"{rss.get(k, 0) / 2**20:,.0f}" for k in ("ledger", "state", "worker")),
                   "yes" if r["sustainable"] else "no")

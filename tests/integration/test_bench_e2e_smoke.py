@@ -34,6 +34,8 @@ async def test_bench_e2e_reports_every_figure_per_rate(base_settings: Settings) 
         assert r["raw_kafka_ms"]["p99"] > 0 and r["p99_ratio_to_raw"] > 0
         assert r["peak_rss_bytes"]["ledger"] > 0 and r["peak_rss_bytes"]["worker"] > 0
         assert r["peak_rss_bytes"]["state"] > 0  # the ducat-state sink: the ledger's child process
+        assert set(r["lag_end"]) == set(r["lag_flat"]) == {"ledger", "state", "worker"}
+        assert r["lag_end"]["state"] >= 0 and r["lag_growth_per_s"].keys() == r["lag_end"].keys()
     assert result["highest_sustainable_rate"] in (0, 100, 200)
     assert "highest sustainable rate" in proc.stdout
     admin = AIOKafkaAdminClient(bootstrap_servers=base_settings.kafka_bootstrap)
