@@ -1,5 +1,6 @@
-"""`ducats bench e2e` on a tiny sweep: every figure of every rate is produced,
-and nothing is left behind."""
+"""`ducats bench e2e` on a tiny sweep: every figure of every rate is produced
+(a rate offered twice too: its transfers are new ones, applied again), and
+nothing is left behind."""
 from __future__ import annotations
 
 import os
@@ -19,14 +20,14 @@ PER_RATE = {"rate", "transfers", "offered_per_s", "applied_per_s", "folded_per_s
 async def test_bench_e2e_reports_every_figure_per_rate(base_settings: Settings) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP": base_settings.kafka_bootstrap,
            "DATABASE_URL": base_settings.database_url, "REDIS_URL": base_settings.redis_url}
-    proc = subprocess.run([sys.executable, "-m", "cli", "bench", "e2e", "--rates", "100,200", "--seconds", "3",
+    proc = subprocess.run([sys.executable, "-m", "cli", "bench", "e2e", "--rates", "100,200,100", "--seconds", "3",
                            "--ducats", "20000", "--holders", "100", "--timeout", "200"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = orjson.loads(proc.stdout.strip().splitlines()[-1])
 
     assert result["benchmark"] == "e2e" and result["params"]["ducats"] == 20_000
-    assert [r["rate"] for r in result["rates"]] == [100, 200]
+    assert [r["rate"] for r in result["rates"]] == [100, 200, 100]  # a rate offered again is a new run
     for r in result["rates"]:
         assert set(r) >= PER_RATE, PER_RATE - set(r)
         assert r["transfers"] == r["rate"] * 3 and r["seen"] + r["never_seen"] == r["transfers"]
