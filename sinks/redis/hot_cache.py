@@ -79,8 +79,9 @@ if extra > 0 then
   for i = 1, #gone, 5000 do
     redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 4999, #gone)))
   end
+  return extra
 end
-return extra
+return 0  -- not full: nothing trimmed (-1 means only that the seq did not follow)
 """
 
 # Replace the whole set (a rebuild from PostgreSQL) and set its seq.
