@@ -390,7 +390,7 @@ def e2e_table(result: dict[str, Any]) -> Table:
                   f"{r['folded_per_s']:,.0f}", f"{r['freshness_ms']['p50']:,.0f}", f"{r['freshness_ms']['p99']:,.0f}",
                   f"{r['raw_kafka_ms']['p99']:.1f}", f"{r['p99_ratio_to_raw']}x",
                   f"{r['lag_end']['ledger']:,}{'' if r['lag_flat']['ledger'] else ' ↑'}",
-                  f"{r['lag_end'].get('state', 0):,}{'' if r['lag_flat'].get('state', True) else ' ↑'}",
+                  f"{r['lag_end']['state']:,}{'' if r['lag_flat']['state'] else ' ↑'}",
                   f"{r['lag_end']['worker']:,}{'' if r['lag_flat']['worker'] else ' ↑'}",
                   " / ".join(f"{rss.get(k, 0) / 2**20:,.0f}" for k in ("ledger", "state", "worker")),
                   "yes" if r["sustainable"] else "no")
